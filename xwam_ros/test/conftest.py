@@ -1,0 +1,44 @@
+"""Shared test setup: every run gets its own DDS domain on localhost, large messages work across processes, and the
+shared 2-core machine is not oversubscribed by torch threads."""
+import os
+import random
+
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = "LARGE_DATA"
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+
+import time  # noqa: E402
+
+import pytest  # noqa: E402
+
+try:
+    import torch
+
+    torch.set_num_threads(1)
+except ImportError:  # pragma: no cover - torch is a hard dependency of the package
+    pass
+
+
+@pytest.fixture
+def ros_context():
+    """An initialised rclpy context, shut down after the test."""
+    import rclpy
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    try:
+        yield ctx
+    finally:
+        rclpy.shutdown(context=ctx)
+
+
+def spin_until(executor, predicate, timeout: float = 10.0, step: float = 0.02) -> bool:
+    """Spin ``executor`` until ``predicate()`` is true or ``timeout`` seconds pass; returns the predicate."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        executor.spin_once(timeout_sec=step)
+    return bool(predicate())
