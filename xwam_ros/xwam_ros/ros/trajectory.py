@@ -95,11 +95,11 @@ class StreamingExecutor:
         nt, npos = new_times[keep_new], new_positions[keep_new]
         committed = (self.times > now_s) & (self.times <= cut) if len(self.times) else np.zeros(0, bool)
         old = self._old_at(nt)
-        if old is not None and self.times[-1] >= nt[0]:
-            inside = nt <= self.times[-1]  # blend only where the old plan exists
+        if old is not None:
+            # beyond its end the old plan holds its last target (np.interp clamps), so a late chunk still starts
+            # from where the robot is headed instead of jumping to the new plan
             alpha = np.clip((np.arange(len(nt)) + 1) / (self.overlap_steps + 1), 0.0, 1.0)[:, None]
-            blended = (1 - alpha) * old + alpha * npos
-            npos = np.where(inside[:, None], blended, npos)
+            npos = (1 - alpha) * old + alpha * npos
         if old is not None and committed.any():
             self.times = np.concatenate([self.times[committed], nt])
             self.positions = np.concatenate([self.positions[committed], npos])
