@@ -1,0 +1,88 @@
+"""Wan attention layers with the original parameter names (q, k, v, o, norm_q, norm_k).
+
+Attention itself is torch's fused scaled_dot_product_attention. Self-attention can return its post-RoPE K/V so the
+depth branch can attend to the main branch, and accept extra K/V to concatenate after its own (the depth branch's
+"[own K/V ; main K/V]"). Cross-attention K/V depend only on the text, so they can be computed once per instruction.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .rope import apply_rope
+
+
+class RMSNorm(nn.Module):
+    """RMSNorm over the whole projection (all heads together), statistics in float32 as in Wan."""
+
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xf = x.float()
+        y = xf * torch.rsqrt(xf.pow(2).mean(dim=-1, keepdim=True) + self.eps)
+        return y.to(x.dtype) * self.weight
+
+
+def linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """Apply a Linear in its own weight dtype (the residual stream stays float32 for bf16 weights)."""
+    return layer(x.to(layer.weight.dtype))
+
+
+def sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """[B, Lq, H, d] x [B, Lk, H, d] -> [B, Lq, H*d]; full (unmasked) attention."""
+    out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+    return out.transpose(1, 2).flatten(2)
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, dim: int, num_heads: int, eps: float):
+        super().__init__()
+        self.num_heads = num_heads
+        self.q, self.k, self.v, self.o = (nn.Linear(dim, dim) for _ in range(4))
+        self.norm_q = RMSNorm(dim, eps)
+        self.norm_k = RMSNorm(dim, eps)
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unflatten(-1, (self.num_heads, -1))
+
+    def project(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
+        """Post-RoPE q, k and v, each [B, L, H, d] (in the weight dtype)."""
+        q = self._heads(self.norm_q(linear(self.q, x)))
+        k = self._heads(self.norm_k(linear(self.k, x)))
+        v = self._heads(linear(self.v, x))
+        return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
+
+    def forward(self, x, cos, sin, extra_kv=None, return_kv: bool = False):
+        q, k, v = self.project(x, cos, sin)
+        kv = (k, v)
+        if extra_kv is not None:  # depth branch: [own K/V ; main K/V]
+            k, v = torch.cat([k, extra_kv[0]], dim=1), torch.cat([v, extra_kv[1]], dim=1)
+        out = linear(self.o, sdpa(q, k, v))
+        return (out, kv) if return_kv else out
+
+
+class CrossAttention(nn.Module):
+    """Text cross-attention; `text_kv` computes the (cacheable) keys and values of a context once."""
+
+    def __init__(self, dim: int, num_heads: int, eps: float):
+        super().__init__()
+        self.num_heads = num_heads
+        self.q, self.k, self.v, self.o = (nn.Linear(dim, dim) for _ in range(4))
+        self.norm_q = RMSNorm(dim, eps)
+        self.norm_k = RMSNorm(dim, eps)
+
+    def text_kv(self, context: torch.Tensor):
+        k = self.norm_k(linear(self.k, context)).unflatten(-1, (self.num_heads, -1))
+        v = linear(self.v, context).unflatten(-1, (self.num_heads, -1))
+        return k, v
+
+    def forward(self, x: torch.Tensor, kv) -> torch.Tensor:
+        q = self.norm_q(linear(self.q, x)).unflatten(-1, (self.num_heads, -1))
+        k, v = kv
+        if k.shape[0] != q.shape[0]:  # one cached instruction shared by a batch
+            k, v = k.expand(q.shape[0], -1, -1, -1), v.expand(q.shape[0], -1, -1, -1)
+        return linear(self.o, sdpa(q, k, v))
