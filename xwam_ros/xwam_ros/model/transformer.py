@@ -128,12 +128,12 @@ class XWAMTransformer(nn.Module):
         self.proprio_encoder = mlp(cfg.proprio_dim, d, d)
         self.proprio_decoder = mlp(d, d, cfg.proprio_dim)
         self.gradient_checkpointing = False
-        self.init_new_weights()
+        self.init_new_parts()
         self.init_depth_branch_from_main()
 
     # --- initialisation ----------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def init_new_weights(self, std: float = 0.02) -> None:
+    def init_new_parts(self, std: float = 0.02) -> None:
         """Paper: the parts X-WAM adds to Wan (view embedding, action/state MLPs, depth head) start from N(0, 0.02)."""
         for mod in (self.view_embedding, self.action_encoder, self.action_decoder, self.proprio_encoder,
                     self.proprio_decoder, self.extra_heads):
