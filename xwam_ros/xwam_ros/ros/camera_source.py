@@ -1,0 +1,146 @@
+"""xwam_camera_source: a stand-in robot for the built-in default, with the topics a real RealSense setup and a
+ros2_control arm use.
+
+Publishes, per camera, ``/<cam>/color/image_raw`` (rgb8), ``/<cam>/aligned_depth_to_color/image_raw`` (16UC1 mm) and
+``/<cam>/color/camera_info``, plus ``/joint_states`` and ``/ee_pose``, rendered from the procedural scene in
+``sim/procedural.py``. It executes ``trajectory_msgs/JointTrajectory`` received on the controller topic the way
+joint_trajectory_controller does: header.stamp is the start time (0 = on receipt), each point is due at
+stamp + time_from_start, positions are interpolated linearly from the state at receipt.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import PoseStamped
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Header
+from transforms3d.quaternions import mat2quat
+from trajectory_msgs.msg import JointTrajectory
+
+from ..sim.procedural import HOME, JOINT_NAMES, CameraRig, default_cameras, fk
+from .convert import depth_to_image_msg, rgb_to_image_msg
+from .params import realsense_topics
+
+
+def _t(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+class TrajectoryFollower:
+    """Joint-space trajectory playback with joint_trajectory_controller timing semantics (no rclpy)."""
+
+    def __init__(self, q0: np.ndarray):
+        self.q = np.array(q0, float)
+        self._times = None
+        self._points = None
+        self.received = 0
+
+    def set(self, names, stamp_s: float, tfs: np.ndarray, positions: np.ndarray, now_s: float) -> str | None:
+        if list(names) != list(JOINT_NAMES):
+            return f"trajectory joints {list(names)} do not match {list(JOINT_NAMES)}"
+        if len(tfs) == 0 or np.any(np.diff(tfs) <= 0):
+            return "trajectory is empty or time_from_start is not strictly increasing"
+        start = now_s if stamp_s == 0 else stamp_s
+        times = start + tfs
+        if times[-1] < now_s:
+            return "trajectory ends in the past"
+        self._times = np.concatenate([[now_s], times])
+        self._points = np.vstack([self.q, positions])
+        self.received += 1
+        return None
+
+    def step(self, now_s: float) -> np.ndarray:
+        if self._times is not None:
+            t = np.clip(now_s, self._times[0], self._times[-1])
+            self.q = np.array([np.interp(t, self._times, self._points[:, j]) for j in range(len(self.q))])
+            if now_s >= self._times[-1]:
+                self._times = self._points = None  # hold the last point
+        return self.q.copy()
+
+
+class CameraSource(Node):
+    def __init__(self, **kwargs):
+        super().__init__("xwam_camera_source", **kwargs)
+        d = lambda name, default, desc: self.declare_parameter(  # noqa: E731
+            name, default, ParameterDescriptor(description=desc)).value
+        self.rate = d("camera_rate", 10.0, "Frames per second of every camera.")
+        h, w = d("image_height", 120, "Image height (pixels)."), d("image_width", 160, "Image width (pixels).")
+        self.base_frame = d("base_frame", "base_link", "Frame of /ee_pose.")
+        controller = d("controller_topic", "/arm_controller/joint_trajectory", "Trajectory input topic.")
+        self.depth_encoding = d("depth_encoding", "16UC1", "16UC1 (mm, RealSense) or 32FC1 (m).")
+        self.rig = CameraRig(h, w)
+        self.cams = list(default_cameras())
+        self.follower = TrajectoryFollower(HOME)
+        self._lock = threading.Lock()
+        self.pubs = {}
+        for cam in self.cams:
+            t = realsense_topics(cam)
+            self.pubs[cam] = (self.create_publisher(Image, t["color_topic"], qos_profile_sensor_data),
+                              self.create_publisher(Image, t["depth_topic"], qos_profile_sensor_data),
+                              self.create_publisher(CameraInfo, t["info_topic"], qos_profile_sensor_data),
+                              t["frame_id"])
+        self.joint_pub = self.create_publisher(JointState, "/joint_states", 10)
+        self.ee_pub = self.create_publisher(PoseStamped, "/ee_pose", 10)
+        self.create_subscription(JointTrajectory, controller, self._on_trajectory, 10)
+        self.frames_published = 0
+        self.create_timer(1.0 / self.rate, self._tick)
+
+    def _on_trajectory(self, msg: JointTrajectory) -> None:
+        now = self.get_clock().now().nanoseconds * 1e-9
+        tfs = np.array([_t(p.time_from_start) for p in msg.points])
+        pos = np.array([list(p.positions) for p in msg.points]) if msg.points else np.zeros((0, 7))
+        with self._lock:
+            err = self.follower.set(msg.joint_names, _t(msg.header.stamp), tfs, pos, now)
+        if err:
+            self.get_logger().error(f"rejected trajectory: {err}")
+
+    def _camera_info(self, header) -> CameraInfo:
+        K = self.rig.K
+        info = CameraInfo(header=header, height=self.rig.height, width=self.rig.width, distortion_model="plumb_bob")
+        info.k = [float(x) for x in K.ravel()]
+        info.d = [0.0] * 5
+        info.r = [1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0]
+        info.p = [K[0, 0], 0.0, K[0, 2], 0.0, 0.0, K[1, 1], K[1, 2], 0.0, 0.0, 0.0, 1.0, 0.0]
+        return info
+
+    def _tick(self) -> None:
+        now = self.get_clock().now()
+        with self._lock:
+            q = self.follower.step(now.nanoseconds * 1e-9)
+        stamp = now.to_msg()
+        self.joint_pub.publish(JointState(header=Header(stamp=stamp), name=list(JOINT_NAMES),
+                                          position=[float(x) for x in q]))
+        T = fk(q)
+        ee = PoseStamped(header=Header(stamp=stamp, frame_id=self.base_frame))
+        ee.pose.position.x, ee.pose.position.y, ee.pose.position.z = (float(x) for x in T[:3, 3])
+        qw, qx, qy, qz = mat2quat(T[:3, :3])
+        ee.pose.orientation.w, ee.pose.orientation.x, ee.pose.orientation.y, ee.pose.orientation.z = qw, qx, qy, qz
+        self.ee_pub.publish(ee)
+        for cam, (pc, pd, pi, frame) in self.pubs.items():
+            rgb, depth = self.rig.render(cam, q)
+            header = Header(stamp=stamp, frame_id=frame)  # one stamp for the whole frameset, like enable_sync
+            pc.publish(rgb_to_image_msg(rgb, header, Image))
+            pd.publish(depth_to_image_msg(depth, header, Image, self.depth_encoding))
+            pi.publish(self._camera_info(header))
+        self.frames_published += 1
+
+
+def main(args=None):
+    rclpy.init(args=args)
+    node = CameraSource()
+    try:
+        rclpy.spin(node)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()
