@@ -249,8 +249,9 @@ def test_gradient_checkpointing_gives_the_same_gradients():
     def grads():
         net.zero_grad()
         out = net(*inp, run_depth=True)
-        (out.video.square().mean() + out.actions.square().mean() + out.depth.square().mean()).backward()
-        return [p.grad.clone() for p in net.parameters()]
+        (out.video.square().mean() + out.actions.square().mean() + out.states.square().mean()
+         + out.depth.square().mean()).backward()
+        return [p.grad.clone() for p in net.parameters()]  # every parameter must get a gradient
 
     plain = grads()
     net.gradient_checkpointing = True
