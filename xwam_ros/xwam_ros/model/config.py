@@ -101,6 +101,12 @@ class XWAMConfig:
         d = self.head_dim
         if d % 2 or (d - 4 * (d // 6)) % 2 or d // 6 == 0:
             bad("num_heads", f"head dim {d} cannot be split into even t/h/w RoPE parts")
+        for name in ("patch_size", "vae_stride"):
+            val = getattr(self, name)
+            if len(val) != 3 or any(int(v) <= 0 for v in val):
+                bad(name, f"need three positive (t, h, w) sizes, got {val}")
+        if not self.eps > 0:
+            bad("eps", f"must be positive, got {self.eps}")
         if self.freq_dim % 2:
             bad("freq_dim", "must be even (cos and sin halves)")
         if not 0 <= self.num_depth_layers <= self.num_layers:
@@ -130,8 +136,12 @@ class XWAMConfig:
             bad("depth_near", f"need 0 < depth_near < depth_far, got {self.depth_near}, {self.depth_far}")
         if self.action_space not in ("ee_delta", "joint"):
             bad("action_space", f"must be 'ee_delta' or 'joint', got {self.action_space!r}")
-        if self.action_dt <= 0 or self.shift <= 0 or self.cfg_scale < 0:
-            bad("action_dt", "action_dt and shift must be positive and cfg_scale non-negative")
+        if not self.action_dt > 0:
+            bad("action_dt", f"seconds between actions must be positive, got {self.action_dt}")
+        if not self.shift > 0:
+            bad("shift", f"sigma shift must be positive, got {self.shift}")
+        if not self.cfg_scale >= 0:
+            bad("cfg_scale", f"must be >= 0 (1 = no guidance), got {self.cfg_scale}")
         return self
 
     # --- (de)serialisation -----------------------------------------------------------------------------------------
