@@ -1,0 +1,136 @@
+"""LatentCodec (diffusers' Wan2.2 VAE) and the text encoders, on tiny real models saved to and loaded from disk."""
+import json
+
+import pytest
+import torch
+
+from xwam_ros.model.config import get_preset
+from xwam_ros.model.loading import CheckpointError, load_vae
+from xwam_ros.model.text import TinyTextEncoder, UMT5TextEncoder, load_text_encoder
+from xwam_ros.model.vae import LatentCodec
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return get_preset("tiny")
+
+
+@pytest.fixture(scope="module")
+def codec(cfg):
+    return LatentCodec.tiny(cfg, seed=1)
+
+
+def _video(cfg, b=1, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(b, cfg.num_views, 3, cfg.num_frames, cfg.height, cfg.width, generator=g) * 2 - 1
+
+
+def test_codec_shapes_and_views_are_encoded_independently(codec, cfg):
+    video = _video(cfg)
+    z = codec.encode(video)
+    assert z.shape == (1, cfg.latent_channels, cfg.latent_frames, cfg.num_views, cfg.latent_h, cfg.latent_w)
+    assert codec.decode(z).shape == video.shape
+    other = video.clone()
+    other[:, 0] = -other[:, 0]  # change view 0 only
+    z2 = codec.encode(other)
+    assert torch.equal(z2[:, :, :, 1:], z[:, :, :, 1:]) and not torch.allclose(z2[:, :, :, 0], z[:, :, :, 0])
+    z_first = codec.encode(video[:, :, :, :1])  # causal VAE: latent frame 0 is the first image alone
+    torch.testing.assert_close(z_first[:, :, 0], z[:, :, 0], atol=1e-5, rtol=1e-4)
+
+
+def test_codec_applies_latent_statistics(tmp_path, codec, cfg):
+    c = cfg.latent_channels
+    mean, std = torch.linspace(-1, 1, c), torch.linspace(0.5, 2.0, c)
+    codec.vae.register_to_config(latents_mean=mean.tolist(), latents_std=std.tolist())
+    try:
+        codec.save_pretrained(tmp_path / "vae")
+    finally:
+        codec.vae.register_to_config(latents_mean=[0.0] * c, latents_std=[1.0] * c)
+    loaded = load_vae(tmp_path / "vae")
+    video = _video(cfg, seed=2)
+    raw = codec.encode(video)  # identity statistics
+    z = loaded.encode(video)
+    torch.testing.assert_close(z, (raw - mean.view(1, c, 1, 1, 1, 1)) / std.view(1, c, 1, 1, 1, 1), atol=1e-5,
+                               rtol=1e-5)
+    torch.testing.assert_close(loaded.decode(z), codec.decode(raw), atol=1e-5, rtol=1e-4)
+
+
+def test_vae_loading_errors(tmp_path, codec):
+    with pytest.raises(CheckpointError, match="config.json"):
+        load_vae(tmp_path / "missing")
+    codec.save_pretrained(tmp_path / "vae")
+    for f in (tmp_path / "vae").glob("*.safetensors"):
+        f.write_bytes(f.read_bytes()[:500])
+    with pytest.raises(CheckpointError, match="cannot load the VAE"):
+        load_vae(tmp_path / "vae")
+    wan21 = tmp_path / "wan21"
+    from diffusers import AutoencoderKLWan
+    AutoencoderKLWan(base_dim=8, z_dim=4, num_res_blocks=1, latents_mean=[0.0] * 4,
+                     latents_std=[1.0] * 4).save_pretrained(str(wan21))
+    with pytest.raises(CheckpointError, match="not a Wan2.2 VAE"):
+        load_vae(wan21)
+
+
+def test_tiny_text_encoder_pads_caches_and_roundtrips(tmp_path, cfg):
+    enc = TinyTextEncoder.for_config(cfg, seed=0)
+    out = enc.encode(["open the drawer", ""])
+    assert out.shape == (2, cfg.text_len, cfg.text_dim) and out.dtype == torch.float32
+    assert out[0, :15].abs().sum() > 0 and out[0, 15:].abs().sum() == 0 and out[1, 1:].abs().sum() == 0
+    assert torch.equal(enc.encode(["open the drawer"])[0], out[0])
+    assert not torch.allclose(enc.encode(["close the drawer"])[0], out[0])
+    assert "open the drawer" in enc._cache
+    for i in range(enc.cache_size):
+        enc.encode([f"task {i}"])
+    assert "open the drawer" not in enc._cache and len(enc._cache) == enc.cache_size
+    long = enc.encode(["x" * (cfg.text_len + 10)])
+    assert long.shape == (1, cfg.text_len, cfg.text_dim)
+    enc.save_pretrained(tmp_path / "text")
+    again = load_text_encoder(tmp_path / "text", cfg)
+    assert torch.equal(again.encode(["open the drawer", ""]), out)
+    assert not torch.equal(TinyTextEncoder.for_config(cfg, seed=1).encode(["open the drawer"])[0], out[0])
+
+
+def test_text_loading_errors(tmp_path, cfg):
+    with pytest.raises(CheckpointError, match="config.json"):
+        load_text_encoder(tmp_path, cfg)
+    (tmp_path / "config.json").write_text(json.dumps({"kind": "clip"}))
+    with pytest.raises(CheckpointError, match="unknown text encoder kind 'clip'"):
+        load_text_encoder(tmp_path, cfg)
+    TinyTextEncoder(cfg.text_dim + 2, cfg.text_len).save_pretrained(tmp_path)
+    with pytest.raises(CheckpointError, match="does not match"):
+        load_text_encoder(tmp_path, cfg)
+
+
+def _tiny_umt5_dir(path):
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast, UMT5Config, UMT5EncoderModel
+
+    words = ["<pad>", "</s>", "<unk>", "pick", "the", "cup", "open", "drawer"]
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>",
+                            unk_token="<unk>").save_pretrained(str(path))
+    torch.manual_seed(0)
+    cfg = UMT5Config(vocab_size=len(words), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2,
+                     relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1)
+    UMT5EncoderModel(cfg).save_pretrained(str(path))
+
+
+def test_umt5_encoder_from_local_directory(tmp_path):
+    pytest.importorskip("transformers")
+    _tiny_umt5_dir(tmp_path / "umt5")
+    enc = UMT5TextEncoder.from_local(tmp_path / "umt5", text_len=8, dtype=torch.float32)
+    out = enc.encode(["pick the cup", "open the drawer"])
+    assert out.shape == (2, 8, 16)
+    assert out[0, :4].abs().sum(-1).min() > 0 and out[0, 4:].abs().sum() == 0  # 3 words + </s>, then zeros
+    # the real tokens equal a direct transformers call
+    ids = enc.tokenizer(["pick the cup"], return_tensors="pt")
+    ref = enc.model(input_ids=ids.input_ids, attention_mask=ids.attention_mask).last_hidden_state[0]
+    torch.testing.assert_close(out[0, :4], ref, atol=1e-6, rtol=1e-6)
+    enc.save_pretrained(tmp_path / "ckpt_text")
+    cfg = get_preset("tiny", text_dim=16, text_len=8)
+    again = load_text_encoder(tmp_path / "ckpt_text", cfg)
+    assert isinstance(again, UMT5TextEncoder)
+    with pytest.raises(CheckpointError, match="UMT5"):
+        UMT5TextEncoder.from_local(tmp_path / "nothing")
