@@ -1,0 +1,85 @@
+"""``xwam-ros`` (also ``python -m xwam_ros``): one entry point for the graph, the demo, and the tools."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def _demo(a):
+    from .ros.demo import run_demo
+    s = run_demo(duration=a.duration, out_dir=a.out, config_file=a.config, max_imaginations=a.max_imaginations)
+    return 0 if s["counters"].get("queries", 0) > 0 else 1
+
+
+def _run(a):
+    from .ros.graph import Graph, share_file
+    overrides = {}
+    for kv in a.param:
+        k, _, v = kv.partition(":=")
+        import yaml
+        overrides[k] = yaml.safe_load(v)
+    if a.checkpoint:
+        overrides["checkpoint"] = a.checkpoint
+    if a.use_sim_time:
+        overrides["use_sim_time"] = True
+    g = Graph(a.config or share_file("config", "policy.yaml"), sim=a.sim, overrides=overrides,
+              namespace=a.namespace).start()
+    print(f"[xwam-ros] running ({'with' if a.sim else 'without'} camera source); Ctrl-C to stop")
+    try:
+        t0 = time.monotonic()
+        while not a.duration or time.monotonic() - t0 < a.duration:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        g.shutdown()
+    return 0
+
+
+def _delegate(module: str, func: str):
+    def run(a, rest):
+        import importlib
+        return importlib.import_module(module).__dict__[func](rest)
+    return run
+
+
+TOOLS = {"record": ("xwam_ros.ros.recorder", "record_main", "record a bag of the evaluation topic set"),
+         "eval": ("xwam_ros.eval.replay", "eval_main", "offline bag replay evaluation"),
+         "train": ("xwam_ros.train.trainer", "train_main", "train or fine-tune X-WAM"),
+         "generate": ("xwam_ros.data.generate", "generate_main", "generate simulator demonstrations")}
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in TOOLS:
+        mod, fn, _ = TOOLS[argv[0]]
+        try:
+            return _delegate(mod, fn)(None, argv[1:]) or 0
+        except (ImportError, KeyError) as exc:
+            print(f"xwam-ros {argv[0]}: not available in this build ({exc})", file=sys.stderr)
+            return 2
+    p = argparse.ArgumentParser(prog="xwam-ros", description="X-WAM world-action model as a ROS 2 policy. "
+                                f"Tools: {', '.join(TOOLS)} (pass --help after them).")
+    sub = p.add_subparsers(dest="cmd")
+    d = sub.add_parser("demo", help="built-in default: camera source + policy, writes an MCAP and a PNG")
+    d.add_argument("--duration", type=float, default=60.0, help="seconds to run (default 60)")
+    d.add_argument("--max-imaginations", type=int, default=0, help="stop after this many imagined futures")
+    d.add_argument("--out", default="outputs/demo", help="output directory")
+    d.add_argument("--config", default=None, help="parameter YAML (default: the package's config/policy.yaml)")
+    d.set_defaults(func=_demo)
+    r = sub.add_parser("run", help="the launch file's graph in one process")
+    r.add_argument("--config", default=None, help="parameter YAML (default: config/policy.yaml)")
+    r.add_argument("--checkpoint", default="", help="checkpoint directory")
+    r.add_argument("--sim", action="store_true", help="also start the camera source")
+    r.add_argument("--use-sim-time", action="store_true", help="follow /clock (bag replay)")
+    r.add_argument("--namespace", default="", help="namespace of the nodes")
+    r.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0 = until Ctrl-C)")
+    r.add_argument("-p", "--param", action="append", default=[], help="parameter override name:=value")
+    r.set_defaults(func=_run)
+    a = p.parse_args(argv or ["demo"])
+    return a.func(a)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
