@@ -66,7 +66,9 @@ class XWAMBlock(nn.Module):
     def finish(self, x, y, e, text_kv):
         """Everything after self-attention: gated residual, text cross-attention, FFN."""
         x = x + y.float() * e[2]
-        x = x + self.cross_attn(self.norm3(x.to(self.norm3.weight.dtype)).float(), text_kv).float()
+        n3 = self.norm3  # affine LayerNorm, computed in float32 even for bf16 weights (as Wan's WanLayerNorm)
+        h = F.layer_norm(x.float(), x.shape[-1:], n3.weight.float(), n3.bias.float(), n3.eps)
+        x = x + self.cross_attn(h, text_kv).float()
         h = layer_norm(x, self.eps) * (1 + e[4]) + e[3]
         return x + run_mlp(self.ffn, h).float() * e[5]
 

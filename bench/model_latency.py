@@ -1,0 +1,188 @@
+"""Per-call cost of the X-WAM transformer on this machine.
+
+For the "tiny" and "mid" presets: one forward without vs with the depth branch, with vs without the text K/V cache,
+and peak resident memory; for "mid" also torch.compile; and one real-size Wan2.2-TI2V-5B block at the paper's
+761-token sequence, extrapolated to a full forward. Every measurement runs in a fresh subprocess so that peak RSS
+(ru_maxrss, a per-process high-water mark) belongs to that measurement alone.
+
+    python bench/model_latency.py [--quick]      -> prints a table, writes bench/results/model_latency.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "xwam_ros"))
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+
+
+def _inputs(cfg, torch, b=1):
+    g = torch.Generator().manual_seed(0)
+    v = torch.randn(b, cfg.latent_channels, cfg.latent_frames, cfg.num_views, cfg.latent_h, cfg.latent_w, generator=g)
+    tv = torch.full((b, cfg.latent_frames), 700.0)
+    tv[:, 0] = 0
+    return (v, tv, torch.randn(b, cfg.text_len, cfg.text_dim, generator=g),
+            torch.randn(b, cfg.num_actions, cfg.action_dim, generator=g), torch.full((b, cfg.num_actions), 500.0),
+            torch.randn(b, cfg.num_states, cfg.proprio_dim, generator=g), torch.full((b, cfg.num_states), 500.0))
+
+
+def _time(fn, reps: int, warmup: int = 1) -> dict:
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return {"median_ms": 1000 * statistics.median(ts), "min_ms": 1000 * min(ts), "reps": reps}
+
+
+def measure(preset: str, scenario: str, reps: int) -> dict:
+    """Runs inside the child process."""
+    import torch
+
+    from xwam_ros.model.config import get_preset
+    from xwam_ros.model.transformer import XWAMBlock, XWAMTransformer
+
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+    torch.manual_seed(0)
+    cfg = get_preset(preset)
+    if scenario == "5b_block":
+        return _measure_5b_block(cfg, torch, XWAMBlock, reps)
+    rss0 = _rss_mb()
+    net = XWAMTransformer(cfg).eval()
+    v, tv, txt, a, ta, s, ts = _inputs(cfg, torch)
+    rss_model = _rss_mb()
+    depth = scenario in ("depth", "depth_cache")
+    with torch.inference_mode():
+        cache = net.prepare_text(txt) if scenario.endswith("cache") else None
+        model = net
+        extra = {}
+        if scenario == "compile_cache":
+            t0 = time.perf_counter()
+            model = torch.compile(net)
+            model(v, tv, None, a, ta, s, ts, text_cache=cache)
+            extra["compile_s"] = time.perf_counter() - t0
+        res = _time(lambda: model(v, tv, None if cache else txt, a, ta, s, ts, run_depth=depth, text_cache=cache),
+                    reps)
+        t0 = time.perf_counter()
+        net.prepare_text(txt)
+        extra["prepare_text_ms"] = 1000 * (time.perf_counter() - t0)
+    params = sum(p.numel() for p in net.parameters())
+    return {"preset": preset, "scenario": scenario, **res, **extra, "seq_len": cfg.seq_len, "params_M": params / 1e6,
+            "model_rss_mb": rss_model - rss0, "forward_peak_rss_mb": _rss_mb() - rss_model}
+
+
+def _measure_5b_block(cfg, torch, XWAMBlock, reps):
+    from xwam_ros.model.rope import SequenceLayout, rope_tables
+
+    rss0 = _rss_mb()
+    blk = XWAMBlock(cfg).eval()
+    layout = SequenceLayout.from_config(cfg)
+    x = torch.randn(1, cfg.seq_len, cfg.dim)
+    e0 = torch.randn(1, cfg.seq_len, 6, cfg.dim) * 0.1
+    cos, sin = rope_tables(layout, cfg.head_dim, cfg.rope_theta, "cpu")
+    with torch.inference_mode():
+        kv = blk.cross_attn.text_kv(torch.randn(1, cfg.text_len, cfg.dim))
+        res = _time(lambda: blk(x, e0, cos, sin, kv), reps)
+    per = res["median_ms"]
+    return {"preset": "xwam-5b", "scenario": "one block (fp32)", **res, "seq_len": cfg.seq_len,
+            "params_M": sum(p.numel() for p in blk.parameters()) / 1e6, "model_rss_mb": _rss_mb() - rss0,
+            "est_forward_s_no_depth": per * cfg.num_layers / 1000,
+            "est_forward_s_with_depth": per * (cfg.num_layers + cfg.num_depth_layers) / 1000}
+
+
+def run_child(preset: str, scenario: str, reps: int, timeout: float) -> dict:
+    cmd = [sys.executable, __file__, "--child", preset, scenario, str(reps)]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    except subprocess.TimeoutExpired:
+        return {"preset": preset, "scenario": scenario, "error": f"timed out after {timeout:.0f} s"}
+    except subprocess.CalledProcessError as exc:
+        return {"preset": preset, "scenario": scenario, "error": exc.stderr.strip().splitlines()[-1][:300]}
+
+
+def machine() -> dict:
+    import torch
+
+    cpu = platform.processor()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "threads": int(os.environ.get("BENCH_THREADS", "2")),
+            "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions, no compile, no 5B block")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "model_latency.json"))
+    args = ap.parse_args()
+    plan = [(p, s, r) for p, r in (("tiny", 30), ("mid", 12)) for s in ("plain", "cache", "depth_cache")]
+    if not args.quick:
+        plan += [("mid", "compile_cache", 12), ("xwam-5b", "5b_block", 3)]
+    rows = []
+    for preset, scenario, reps in plan:
+        reps = max(2, reps // 4) if args.quick else reps
+        rows.append(run_child(preset, scenario, reps, timeout=900))
+        print(json.dumps(rows[-1]), flush=True)
+    summary = summarise(rows)
+    report = {"machine": machine(), "results": rows, "summary": summary}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=1))
+    print_table(rows, summary)
+
+
+def summarise(rows: list) -> dict:
+    # ratios use the minimum over repetitions: the machine is shared, and the minimum is the least disturbed run
+    by = {(r["preset"], r["scenario"]): r for r in rows if "median_ms" in r}
+    out = {}
+    for p in ("tiny", "mid"):
+        plain, cache, depth = by.get((p, "plain")), by.get((p, "cache")), by.get((p, "depth_cache"))
+        if plain and cache and depth:
+            out[p] = {"depth_extra_cost_pct": 100 * (depth["min_ms"] / cache["min_ms"] - 1),
+                      "text_cache_saving_pct": 100 * (1 - cache["min_ms"] / plain["min_ms"])}
+    comp = by.get(("mid", "compile_cache"))
+    if comp and "mid" in out:
+        out["mid"]["compile_speedup"] = by[("mid", "cache")]["min_ms"] / comp["min_ms"]
+    return out
+
+
+def print_table(rows: list, summary: dict) -> None:
+    print(f"\n{'preset':8} {'scenario':18} {'seq':>5} {'params M':>9} {'min ms':>9} {'median ms':>10} {'peak MB':>8}  notes")
+    for r in rows:
+        if "error" in r:
+            print(f"{r['preset']:8} {r['scenario']:18} ERROR {r['error']}")
+            continue
+        note = ""
+        if "compile_s" in r:
+            note = f"compile {r['compile_s']:.1f} s"
+        if "est_forward_s_no_depth" in r:
+            note = (f"-> est. forward {r['est_forward_s_no_depth']:.1f} s (no depth), "
+                    f"{r['est_forward_s_with_depth']:.1f} s (depth)")
+        peak = r.get("forward_peak_rss_mb", r.get("model_rss_mb", 0.0))
+        print(f"{r['preset']:8} {r['scenario']:18} {r['seq_len']:5d} {r['params_M']:9.2f} {r['min_ms']:9.2f} {r['median_ms']:10.2f} "
+              f"{peak:8.1f}  {note}")
+    for p, s in summary.items():
+        print(f"{p}: " + ", ".join(f"{k} {v:.1f}" for k, v in s.items()))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        print(json.dumps(measure(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
+    else:
+        main()
