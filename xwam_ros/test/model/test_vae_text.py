@@ -134,3 +134,63 @@ def test_umt5_encoder_from_local_directory(tmp_path):
     assert isinstance(again, UMT5TextEncoder)
     with pytest.raises(CheckpointError, match="UMT5"):
         UMT5TextEncoder.from_local(tmp_path / "nothing")
+
+
+def _to_original_names(sd: dict) -> dict:
+    """diffusers AutoencoderKLWan names -> the original Wan2.2 module layout (written from that layout: blocks are
+    Sequentials of residual blocks followed by one resample; the middle is resblock, attention, resblock)."""
+    res = {"norm1.gamma": "residual.0.gamma", "conv1.weight": "residual.2.weight", "conv1.bias": "residual.2.bias",
+           "norm2.gamma": "residual.3.gamma", "conv2.weight": "residual.6.weight", "conv2.bias": "residual.6.bias",
+           "conv_shortcut.weight": "shortcut.weight", "conv_shortcut.bias": "shortcut.bias"}
+    n_res = {}
+    for k in sd:
+        p = k.split(".")
+        if p[1] in ("down_blocks", "up_blocks") and p[3] == "resnets":
+            n_res[(p[0], p[2])] = max(n_res.get((p[0], p[2]), 0), int(p[4]) + 1)
+    out = {}
+    for k, v in sd.items():
+        p = k.split(".")
+        top = {"quant_conv": "conv1", "post_quant_conv": "conv2"}
+        if p[0] in top:
+            new = f"{top[p[0]]}.{p[1]}"
+        elif p[1] == "conv_in":
+            new = f"{p[0]}.conv1.{p[2]}"
+        elif p[1] == "norm_out":
+            new = f"{p[0]}.head.0.gamma"
+        elif p[1] == "conv_out":
+            new = f"{p[0]}.head.2.{p[2]}"
+        elif p[1] == "mid_block" and p[2] == "resnets":
+            new = f"{p[0]}.middle.{2 * int(p[3])}.{res['.'.join(p[4:])]}"
+        elif p[1] == "mid_block":
+            new = f"{p[0]}.middle.1.{'.'.join(p[4:])}"
+        else:
+            outer = "downsamples" if p[0] == "encoder" else "upsamples"
+            if p[3] == "resnets":
+                new = f"{p[0]}.{outer}.{p[2]}.{outer}.{p[4]}.{res['.'.join(p[5:])]}"
+            else:  # downsampler / upsampler: the last module of the block
+                new = f"{p[0]}.{outer}.{p[2]}.{outer}.{n_res[(p[0], p[2])]}.{'.'.join(p[4:])}"
+        out[new] = v
+    return out
+
+
+def test_original_wan22_vae_file_converts_to_the_same_model(tmp_path, codec, cfg):
+    from xwam_ros.model.vae import WAN22_VAE_CONFIG
+
+    small = dict(base_dim=16, decoder_base_dim=16, z_dim=cfg.latent_channels, num_res_blocks=1,
+                 latents_mean=[0.0] * cfg.latent_channels, latents_std=[1.0] * cfg.latent_channels)
+    original = _to_original_names(codec.vae.state_dict())
+    assert "encoder.downsamples.0.downsamples.0.residual.0.gamma" in original
+    assert len(original) == len(codec.vae.state_dict())
+    torch.save(original, tmp_path / "Wan2.2_VAE.pth")
+    loaded = LatentCodec.from_original(tmp_path / "Wan2.2_VAE.pth", **small)
+    video = _video(cfg, seed=3)
+    assert torch.equal(loaded.encode(video), codec.encode(video))
+    assert len(WAN22_VAE_CONFIG["latents_mean"]) == len(WAN22_VAE_CONFIG["latents_std"]) == 48
+    # a damaged or incomplete file names the file and the first missing key
+    del original["decoder.head.2.bias"]
+    torch.save(original, tmp_path / "partial.pth")
+    with pytest.raises(CheckpointError, match=r"partial\.pth: missing key 'decoder\.conv_out\.bias'"):
+        LatentCodec.from_original(tmp_path / "partial.pth", **small)
+    (tmp_path / "bad.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        load_vae(tmp_path / "bad.pth")

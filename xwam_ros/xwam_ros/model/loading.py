@@ -253,7 +253,13 @@ def load_wan22_base(path, cfg: XWAMConfig, dtype: torch.dtype = torch.float32, s
 
 
 def load_vae(path, dtype: torch.dtype = torch.float32):
-    """A Wan2.2 VAE from a diffusers directory (``config.json`` + weights) -> LatentCodec."""
+    """A Wan2.2 VAE -> LatentCodec, from a diffusers directory (``config.json`` + weights), the original
+    ``Wan2.2_VAE.pth`` file, or a directory holding that file (e.g. the Wan2.2-TI2V-5B release)."""
     from .vae import LatentCodec
 
+    path = Path(path)
+    if path.is_file():
+        return LatentCodec.from_original(path, dtype=dtype)
+    if (path / "Wan2.2_VAE.pth").is_file():  # the release directory's config.json is the DiT's, not the VAE's
+        return LatentCodec.from_original(path / "Wan2.2_VAE.pth", dtype=dtype)
     return LatentCodec.from_pretrained(path, dtype=dtype)

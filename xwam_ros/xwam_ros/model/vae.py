@@ -3,11 +3,66 @@ stride), plus the latent mean/std normalisation the DiT expects, (z - mean) / st
 its own video (the VAE is causal in time: latent frame 0 is the first image alone)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKLWan
 from torch import nn
+
+
+# The released Wan2.2 VAE (Wan2.2-TI2V-5B): architecture and the per-channel latent statistics the DiT was trained
+# with. The original .pth holds only weights, so the statistics live here.
+WAN22_VAE_CONFIG = dict(
+    base_dim=160, decoder_base_dim=256, z_dim=48, is_residual=True, in_channels=12, out_channels=12, patch_size=2,
+    scale_factor_temporal=4, scale_factor_spatial=16,
+    latents_mean=[-0.2289, -0.0052, -0.1323, -0.2339, -0.2799, 0.0174, 0.1838, 0.1557, -0.1382, 0.0542, 0.2813,
+                  0.0891, 0.1570, -0.0098, 0.0375, -0.1825, -0.2246, -0.1207, -0.0698, 0.5109, 0.2665, -0.2108,
+                  -0.2158, 0.2502, -0.2055, -0.0322, 0.1109, 0.1567, -0.0729, 0.0899, -0.2799, -0.1230, -0.0313,
+                  -0.1649, 0.0117, 0.0723, -0.2839, -0.2083, -0.0520, 0.3748, 0.0152, 0.1957, 0.1433, -0.2944,
+                  0.3573, -0.0548, -0.1681, -0.0667],
+    latents_std=[0.4765, 1.0364, 0.4514, 1.1677, 0.5313, 0.4990, 0.4818, 0.5013, 0.8158, 1.0344, 0.5894, 1.0901,
+                 0.6885, 0.6165, 0.8454, 0.4978, 0.5759, 0.3523, 0.7135, 0.6804, 0.5833, 1.4146, 0.8986, 0.5659,
+                 0.7069, 0.5338, 0.4889, 0.4917, 0.4069, 0.4999, 0.6866, 0.4093, 0.5709, 0.6065, 0.6415, 0.4944,
+                 0.5726, 1.2042, 0.5458, 1.6887, 0.3971, 1.0600, 0.3943, 0.5537, 0.5444, 0.4089, 0.7468, 0.7744])
+
+# original Wan residual-block parameter names -> diffusers'
+_RESIDUAL = {"residual.0.gamma": "norm1.gamma", "residual.2.weight": "conv1.weight", "residual.2.bias": "conv1.bias",
+             "residual.3.gamma": "norm2.gamma", "residual.6.weight": "conv2.weight", "residual.6.bias": "conv2.bias",
+             "shortcut.weight": "conv_shortcut.weight", "shortcut.bias": "conv_shortcut.bias"}
+_RULES = [  # (pattern on the original key, function of the match -> diffusers key)
+    (r"conv1\.(weight|bias)", lambda m: f"quant_conv.{m[1]}"),
+    (r"conv2\.(weight|bias)", lambda m: f"post_quant_conv.{m[1]}"),
+    (r"(encoder|decoder)\.conv1\.(weight|bias)", lambda m: f"{m[1]}.conv_in.{m[2]}"),
+    (r"(encoder|decoder)\.head\.0\.gamma", lambda m: f"{m[1]}.norm_out.gamma"),
+    (r"(encoder|decoder)\.head\.2\.(weight|bias)", lambda m: f"{m[1]}.conv_out.{m[2]}"),
+    (r"(encoder|decoder)\.middle\.([02])\.(.+)",
+     lambda m: f"{m[1]}.mid_block.resnets.{int(m[2]) // 2}.{_RESIDUAL.get(m[3], m[3])}"),
+    (r"(encoder|decoder)\.middle\.1\.(.+)", lambda m: f"{m[1]}.mid_block.attentions.0.{m[2]}"),
+    (r"encoder\.downsamples\.(\d+)\.downsamples\.(\d+)\.((?:residual|shortcut)\..+)",
+     lambda m: f"encoder.down_blocks.{m[1]}.resnets.{m[2]}.{_RESIDUAL.get(m[3], m[3])}"),
+    (r"encoder\.downsamples\.(\d+)\.downsamples\.\d+\.((?:resample|time_conv)\..+)",
+     lambda m: f"encoder.down_blocks.{m[1]}.downsampler.{m[2]}"),
+    (r"decoder\.upsamples\.(\d+)\.upsamples\.(\d+)\.((?:residual|shortcut)\..+)",
+     lambda m: f"decoder.up_blocks.{m[1]}.resnets.{m[2]}.{_RESIDUAL.get(m[3], m[3])}"),
+    (r"decoder\.upsamples\.(\d+)\.upsamples\.\d+\.((?:resample|time_conv)\..+)",
+     lambda m: f"decoder.up_blocks.{m[1]}.upsampler.{m[2]}"),
+]
+
+
+def convert_wan22_vae_keys(original: dict) -> dict:
+    """Original Wan2.2 VAE state dict (``Wan2.2_VAE.pth``) -> diffusers AutoencoderKLWan names. Keys no rule
+    matches are kept, so a strict load reports them."""
+    out = {}
+    for key, val in original.items():
+        new = key
+        for pat, fn in _RULES:
+            m = re.fullmatch(pat, key)
+            if m:
+                new = fn(m)
+                break
+        out[new] = val
+    return out
 
 
 def _error(msg: str):
@@ -60,6 +115,29 @@ class LatentCodec(nn.Module):
             raise _error(f"{path / 'config.json'}: not a Wan2.2 VAE (is_residual={vae.config.is_residual}, "
                          f"patch_size={vae.config.patch_size})")
         return cls(vae)
+
+    @classmethod
+    def from_original(cls, path, dtype: torch.dtype = torch.float32, **config) -> "LatentCodec":
+        """The original ``Wan2.2_VAE.pth`` (Wan's own module layout), converted to diffusers names. ``config``
+        overrides WAN22_VAE_CONFIG (only for non-standard VAEs, e.g. tests)."""
+        from .loading import check_state_dict
+
+        path = Path(path)
+        if not path.is_file():
+            raise _error(f"{path}: file not found (expected the original Wan2.2_VAE.pth)")
+        try:
+            sd = torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception as exc:  # truncated zip, bad pickle, ...
+            raise _error(f"{path}: cannot be read as a torch checkpoint ({type(exc).__name__}: {exc})") from exc
+        if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
+            sd = sd["state_dict"]
+        if not isinstance(sd, dict):
+            raise _error(f"{path}: expected a state dict, found {type(sd).__name__}")
+        vae = AutoencoderKLWan(**{**WAN22_VAE_CONFIG, **config})
+        sd = convert_wan22_vae_keys(sd)
+        check_state_dict(vae, sd, str(path))
+        vae.load_state_dict(sd, strict=True)
+        return cls(vae.to(dtype))
 
     def save_pretrained(self, path) -> None:
         self.vae.save_pretrained(str(path))
