@@ -81,7 +81,7 @@ def load_policy(cfg, camera_kinds, logger=None):
 
 
 class PolicyNode(Node):
-    def __init__(self, policy=None, **kwargs):
+    def __init__(self, policy=None, warm_up: bool = True, **kwargs):
         super().__init__("xwam_policy", **kwargs)
         self.cfg = declare_and_read(self)  # raises ParameterError: the node refuses to start
         self.policy = policy or load_policy(self.cfg, [c.kind for c in self.cfg.cameras])
@@ -105,7 +105,8 @@ class PolicyNode(Node):
         keys = [f"{c.name}/{kind}" for c in self.cfg.cameras for kind in ("color", "depth")]
         self.sync = ApproxSynchronizer(keys, self.cfg.sync_slop, self.cfg.sync_queue_size)
         self.slot = LatestSlot()
-        self._warm_up()
+        if warm_up:
+            self._warm_up()
         self._make_io()
         self._running = True
         self._worker = threading.Thread(target=self._work, name="xwam_inference", daemon=True)
@@ -175,7 +176,7 @@ class PolicyNode(Node):
             self._busy_until = -np.inf
             self._streamer.reset()
         resp.success, resp.message = True, "enabled: motion will be sent" if req.data else "disabled: dry run"
-        self.get_logger().warn(resp.message)
+        self.get_logger().warning(resp.message)
         return resp
 
     def _on_reset(self, req, resp):
@@ -237,7 +238,7 @@ class PolicyNode(Node):
         stale = self.safety.check_stale(obs_t, self._now())
         if stale:  # normal when the worker was busy imagining: drop it, the next set is fresher
             self.counters["stale_dropped"] += 1
-            self.get_logger().warn(f"dropped observation: {stale}", throttle_duration_sec=5.0)
+            self.get_logger().warning(f"dropped observation: {stale}", throttle_duration_sec=5.0)
             return
         t1 = self._now()
         res = self.policy.policy(built.obs, seed=self.cfg.seed + self._query)
