@@ -1,0 +1,38 @@
+import numpy as np
+import pytest
+import yaml
+
+from xwam_ros.ros.graph import share_file
+from xwam_ros.ros.params import CAMERA_PARAMS, NODE_PARAMS, CameraConfig, ParameterError, validate
+
+
+def _load(name):
+    p = yaml.safe_load(share_file("config", name).read_text())["/**"]["ros__parameters"]
+    values = {k: p.get(k, d) for k, (d, _) in NODE_PARAMS.items()}
+    cams = [CameraConfig(n, c["color_topic"], c["depth_topic"], c["info_topic"], c["frame_id"], c["kind"],
+                         np.asarray(c["extrinsic"], float).reshape(4, 4)) for n, c in
+            ((n, p["cameras"][n]) for n in p["camera_names"])]
+    return values, cams
+
+
+@pytest.mark.parametrize("name", ["policy.yaml", "example_3cam_arm.yaml"])
+def test_shipped_configs_validate(name):
+    cfg = validate(*_load(name))
+    assert len(cfg.cameras) == 3 and cfg.limits is not None
+
+
+def test_every_parameter_is_documented():
+    assert all(len(desc) > 10 for _, desc in NODE_PARAMS.values())
+    assert all(len(desc) > 10 for desc in CAMERA_PARAMS.values())
+
+
+def test_bad_values_name_the_parameter():
+    values, cams = _load("policy.yaml")
+    for key, bad, match in (("execution_mode", "sometimes", "execution_mode"), ("control_rate", 0.0, "control_rate"),
+                            ("max_velocity", [1.0], "max_velocity"), ("joint_names", ["a"], "joint_names")):
+        v = dict(values, **{key: bad})
+        with pytest.raises(ParameterError, match=match):
+            validate(v, cams)
+    cams[0].extrinsic = np.diag([2.0, 1, 1, 1])
+    with pytest.raises(ParameterError, match="orthonormal"):
+        validate(values, cams)
