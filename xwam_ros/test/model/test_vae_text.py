@@ -194,3 +194,37 @@ def test_original_wan22_vae_file_converts_to_the_same_model(tmp_path, codec, cfg
     (tmp_path / "bad.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="cannot be read"):
         load_vae(tmp_path / "bad.pth")
+
+
+def _hf_to_wan_t5_names(sd: dict) -> dict:
+    """transformers UMT5 encoder names -> Wan's T5Encoder layout (token_embedding, blocks.i.{norm1, attn, norm2, ffn,
+    pos_embedding}, norm)."""
+    out = {"token_embedding.weight": sd["shared.weight"], "norm.weight": sd["encoder.final_layer_norm.weight"]}
+    parts = {"layer.0.layer_norm": "norm1", "layer.0.SelfAttention.relative_attention_bias": "pos_embedding.embedding",
+             "layer.1.layer_norm": "norm2", "layer.1.DenseReluDense.wi_0": "ffn.gate.0",
+             "layer.1.DenseReluDense.wi_1": "ffn.fc1", "layer.1.DenseReluDense.wo": "ffn.fc2"}
+    for k, v in sd.items():
+        if not k.startswith("encoder.block."):
+            continue
+        i, rest = k[len("encoder.block."):].split(".", 1)
+        rest = rest[: -len(".weight")]
+        name = parts.get(rest) or rest.replace("layer.0.SelfAttention.", "attn.")
+        out[f"blocks.{i}.{name}.weight"] = v
+    return out
+
+
+def test_umt5_from_wan_original_file_equals_the_transformers_model(tmp_path):
+    _tiny_umt5_dir(tmp_path / "umt5")
+    ref = UMT5TextEncoder.from_local(tmp_path / "umt5", text_len=8, dtype=torch.float32)
+    original = _hf_to_wan_t5_names(ref.model.state_dict())
+    assert "blocks.0.ffn.gate.0.weight" in original and "blocks.0.pos_embedding.embedding.weight" in original
+    torch.save(original, tmp_path / "models_t5_umt5-xxl-enc-bf16.pth")
+    enc = UMT5TextEncoder.from_original(tmp_path / "models_t5_umt5-xxl-enc-bf16.pth", tmp_path / "umt5", text_len=8,
+                                        dtype=torch.float32)
+    texts = ["pick  the cup", "open the drawer"]
+    torch.testing.assert_close(enc.encode(texts), ref.encode(texts), atol=0, rtol=0)
+    assert torch.equal(enc.encode(["pick the cup"]), enc.encode(["pick  the cup "]))  # Wan's whitespace cleaning
+    del original["blocks.0.ffn.fc2.weight"]
+    torch.save(original, tmp_path / "partial.pth")
+    with pytest.raises(CheckpointError, match=r"partial\.pth: missing key 'encoder\.block\.0\.layer\.1\.DenseReluDense\.wo"):
+        UMT5TextEncoder.from_original(tmp_path / "partial.pth", tmp_path / "umt5")

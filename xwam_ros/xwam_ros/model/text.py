@@ -7,7 +7,9 @@ policy sees the same instruction for many queries.
 """
 from __future__ import annotations
 
+import html
 import json
+import re
 from collections import OrderedDict
 from pathlib import Path
 
@@ -111,7 +113,36 @@ class UMT5TextEncoder(TextEncoder):
             raise CheckpointError(f"{path}: cannot load UMT5 ({type(exc).__name__}: {exc})") from exc
         return cls(model, tok, text_len, source=str(path.resolve()))
 
+    @classmethod
+    def from_original(cls, pth, tokenizer_dir, text_len: int = 512, dtype=torch.bfloat16) -> "UMT5TextEncoder":
+        """Wan's own ``models_t5_umt5-xxl-enc-bf16.pth`` (its T5Encoder layout) + a local tokenizer directory
+        (``google/umt5-xxl`` files). Sizes are read from the weights."""
+        from transformers import AutoTokenizer, UMT5Config, UMT5EncoderModel
+
+        from .loading import CheckpointError, check_state_dict
+        pth = Path(pth)
+        if not pth.is_file():
+            raise CheckpointError(f"{pth}: file not found (expected models_t5_umt5-xxl-enc-bf16.pth)")
+        try:
+            sd = torch.load(str(pth), map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise CheckpointError(f"{pth}: cannot be read as a torch checkpoint ({type(exc).__name__}: {exc})") from exc
+        try:
+            config = umt5_config_from_original(sd, UMT5Config)
+        except KeyError as exc:
+            raise CheckpointError(f"{pth}: not a Wan UMT5 encoder, missing key {exc}") from exc
+        model = UMT5EncoderModel(config)
+        hf = convert_wan_umt5_keys(sd)
+        check_state_dict(model, hf, str(pth))
+        model.load_state_dict(hf, strict=True)
+        try:
+            tok = AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise CheckpointError(f"{tokenizer_dir}: cannot load the UMT5 tokenizer ({exc})") from exc
+        return cls(model.to(dtype), tok, text_len, source=None)
+
     def _encode_one(self, text: str) -> torch.Tensor:
+        text = re.sub(r"\s+", " ", html.unescape(html.unescape(text))).strip()  # Wan's prompt cleaning
         ids = self.tokenizer([text], max_length=self.text_len, truncation=True, return_tensors="pt")
         dev = next(self.model.parameters()).device
         hidden = self.model(input_ids=ids.input_ids.to(dev), attention_mask=ids.attention_mask.to(dev))
@@ -123,6 +154,40 @@ class UMT5TextEncoder(TextEncoder):
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         (path / "config.json").write_text(json.dumps({"kind": "umt5", "local_dir": self.source}))
+
+
+def convert_wan_umt5_keys(original: dict) -> dict:
+    """Wan's T5Encoder names -> transformers UMT5EncoderModel names (gate.0 = wi_0 (GELU branch), fc1 = wi_1,
+    fc2 = wo; one relative-position table per block)."""
+    block = {"norm1.weight": "layer.0.layer_norm.weight", "attn.q.weight": "layer.0.SelfAttention.q.weight",
+             "attn.k.weight": "layer.0.SelfAttention.k.weight", "attn.v.weight": "layer.0.SelfAttention.v.weight",
+             "attn.o.weight": "layer.0.SelfAttention.o.weight",
+             "pos_embedding.embedding.weight": "layer.0.SelfAttention.relative_attention_bias.weight",
+             "norm2.weight": "layer.1.layer_norm.weight", "ffn.gate.0.weight": "layer.1.DenseReluDense.wi_0.weight",
+             "ffn.fc1.weight": "layer.1.DenseReluDense.wi_1.weight", "ffn.fc2.weight": "layer.1.DenseReluDense.wo.weight"}
+    out = {}
+    for k, v in original.items():
+        m = re.fullmatch(r"blocks\.(\d+)\.(.+)", k)
+        if k == "token_embedding.weight":
+            out["shared.weight"] = v
+            out["encoder.embed_tokens.weight"] = v
+        elif k == "norm.weight":
+            out["encoder.final_layer_norm.weight"] = v
+        elif m and m[2] in block:
+            out[f"encoder.block.{m[1]}.{block[m[2]]}"] = v
+        else:
+            out[k] = v  # unknown: reported by the strict check
+    return out
+
+
+def umt5_config_from_original(sd: dict, config_cls):
+    vocab, dim = sd["token_embedding.weight"].shape
+    layers = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("blocks."))
+    buckets, heads = sd["blocks.0.pos_embedding.embedding.weight"].shape
+    return config_cls(vocab_size=vocab, d_model=dim, d_kv=sd["blocks.0.attn.q.weight"].shape[0] // heads,
+                      d_ff=sd["blocks.0.ffn.fc1.weight"].shape[0], num_layers=layers, num_heads=heads,
+                      relative_attention_num_buckets=buckets, relative_attention_max_distance=128,
+                      feed_forward_proj="gated-gelu", dropout_rate=0.0, tie_word_embeddings=False)
 
 
 def load_text_encoder(path, cfg) -> TextEncoder:
