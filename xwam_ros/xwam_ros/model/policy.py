@@ -170,8 +170,11 @@ class XWAMPolicy:
 
     # --- public API ------------------------------------------------------------------------------------------------
     @torch.inference_mode()
-    def policy(self, obs: Observation, seed: int = 0) -> PolicyResult:
-        """The action chunk after ``action_steps`` calls, without depth and without finishing the video."""
+    def policy(self, obs: Observation, seed: int = 0, depth_every_call: bool = False) -> PolicyResult:
+        """The action chunk after ``action_steps`` calls, without depth and without finishing the video.
+
+        ``depth_every_call`` runs the depth branch on every call -- only to time the paper's synchronous baseline
+        (its outputs are discarded; actions are identical either way)."""
         c = self.config
         self._check_obs(obs)
         t0 = time.perf_counter()
@@ -191,7 +194,7 @@ class XWAMPolicy:
                           make_scheduler(c.action_steps, c.shift), make_scheduler(c.action_steps, c.shift))
         r = _Resume(st, cond, text_cache, uncond, int(seed), state0)
         for i in range(c.action_steps):
-            self._call(st, r, i, run_depth=False)
+            self._call(st, r, i, run_depth=depth_every_call)
         t3 = time.perf_counter()
         acts = self.normalizer.denormalize_actions(st.actions[0].float().cpu().numpy())
         sts = self.normalizer.denormalize_states(st.states[0].float().cpu().numpy())

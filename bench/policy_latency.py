@@ -1,0 +1,82 @@
+"""Action latency of X-WAM's asynchronous policy path vs the synchronous baseline, on this machine.
+
+policy path: 10 index-aligned calls, no depth, video left unfinished (what the node runs before acting).
+synchronous: 50 calls with the depth branch on every call, actions finish with the video (Table 4's baseline).
+ideal ratio = (50 / 10) * (1 + depth cost), depth cost = extra time of a call with depth vs without.
+
+    .venv/bin/python bench/policy_latency.py [--presets tiny mid] [--reps 3]
+"""
+import argparse
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import table, write  # noqa: E402
+
+from xwam_ros.model.config import get_preset  # noqa: E402
+from xwam_ros.model.policy import Observation, XWAMPolicy  # noqa: E402
+
+
+def timed(fn, reps):
+    fn()  # warm-up
+    out = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return statistics.median(out)
+
+
+def call_cost(policy, run_depth, reps):
+    """Median time of one network call (with the text K/V cache), with or without the depth branch."""
+    c = policy.config
+    net = policy.transformer
+    v = torch.randn(1, c.latent_channels, c.latent_frames, c.num_views, c.latent_h, c.latent_w)
+    a, s = torch.randn(1, c.num_actions, c.action_dim), torch.randn(1, c.num_states, c.proprio_dim)
+    tv, ta, ts = torch.full((1, c.latent_frames), 900.0), torch.full((1, c.num_actions), 500.0), \
+        torch.full((1, c.num_states), 500.0)
+    cache = net.prepare_text(torch.randn(1, 8, c.text_dim))
+    with torch.inference_mode():
+        return timed(lambda: net(v, tv, None, a, ta, s, ts, run_depth=run_depth, text_cache=cache), reps)
+
+
+def bench(preset, reps):
+    cfg = get_preset(preset, action_steps=10, video_steps=50)
+    policy = XWAMPolicy.from_config(cfg, seed=0)
+    rng = np.random.default_rng(0)
+    obs = Observation(rng.integers(0, 255, (cfg.num_views, cfg.height, cfg.width, 3), dtype=np.uint8),
+                      np.zeros(cfg.proprio_dim, np.float32), "pick up the cube")
+    t_policy = timed(lambda: policy.policy(obs), reps)
+    sync = XWAMPolicy(policy.transformer, policy.codec, policy.text_encoder, policy.normalizer,
+                      cfg.replace(action_steps=50))
+    t_sync = timed(lambda: sync.policy(obs, depth_every_call=True), max(1, reps // 2))
+    c0, cd = call_cost(policy, False, reps * 3), call_cost(policy, True, reps * 3)
+    depth_cost = cd / c0 - 1
+    ratio = t_sync / t_policy
+    ideal = 50 / 10 * (1 + depth_cost)
+    return {"preset": preset, "params_M": round(sum(p.numel() for p in policy.transformer.parameters()) / 1e6, 2),
+            "seq_len": cfg.seq_len, "policy_ms": round(t_policy * 1e3, 1), "sync_ms": round(t_sync * 1e3, 1),
+            "ratio": round(ratio, 2), "ideal_ratio": round(ideal, 2), "of_ideal_pct": round(100 * ratio / ideal, 1),
+            "call_ms": round(c0 * 1e3, 2), "call_depth_ms": round(cd * 1e3, 2),
+            "depth_cost_pct": round(100 * depth_cost, 1),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0)}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--presets", nargs="+", default=["tiny", "mid"])
+    ap.add_argument("--reps", type=int, default=3)
+    a = ap.parse_args()
+    rows = [bench(p, a.reps) for p in a.presets]
+    print(table(rows, list(rows[0])))
+    print(f"wrote {write('policy_latency', rows, {'note': 'peak_rss_mb is the process peak so far (cumulative)'})}")
+
+
+if __name__ == "__main__":
+    main()
