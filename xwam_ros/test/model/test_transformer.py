@@ -236,8 +236,11 @@ def test_bf16_weights_run_with_float32_modulation(tiny):
         out = net(*inp, run_depth=True)
         ref = tiny(*inp, run_depth=True)
     assert out.video.dtype == torch.float32 and torch.isfinite(out.video).all()
-    err = (out.video - ref.video).abs().mean() / ref.video.abs().mean()
-    assert err < 0.1
+    for name in ("video", "actions", "depth"):
+        err = (getattr(out, name) - getattr(ref, name)).abs().mean() / getattr(ref, name).abs().mean()
+        assert err < 0.05, name
+    e, e0 = net.time_modulation(torch.full((1, 3), 500.0))
+    assert e.dtype == e0.dtype == torch.float32
 
 
 def test_gradient_checkpointing_gives_the_same_gradients():
@@ -254,7 +257,7 @@ def test_gradient_checkpointing_gives_the_same_gradients():
         return [p.grad.clone() for p in net.parameters()]  # every parameter must get a gradient
 
     plain = grads()
-    net.gradient_checkpointing = True
+    net.enable_gradient_checkpointing()
     ckpt = grads()
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(plain, ckpt))
     assert any(g.abs().sum() > 0 for g in plain)

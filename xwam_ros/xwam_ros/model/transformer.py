@@ -38,6 +38,12 @@ def run_mlp(seq: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     return linear(seq[2], seq[1](linear(seq[0], x)))
 
 
+def linear32(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """A Linear evaluated in float32 (time embedding and heads are float32 in the original)."""
+    bias = None if layer.bias is None else layer.bias.float()
+    return F.linear(x.float(), layer.weight.float(), bias)
+
+
 def layer_norm(x: torch.Tensor, eps: float) -> torch.Tensor:
     """Affine-free LayerNorm in float32 (norm1, norm2 and the heads' norm)."""
     return F.layer_norm(x.float(), x.shape[-1:], eps=eps)
@@ -91,7 +97,7 @@ class Head(nn.Module):
 
     def forward(self, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
         shift, scale = (self.modulation.float().unsqueeze(0) + e.unsqueeze(2)).unbind(dim=2)
-        return linear(self.head, layer_norm(x, self.eps) * (1 + scale) + shift).float()
+        return linear32(self.head, layer_norm(x, self.eps) * (1 + scale) + shift)
 
 
 @dataclass
@@ -152,6 +158,11 @@ class XWAMTransformer(nn.Module):
         for j, blk in enumerate(self.extra_blocks[0]):
             blk.load_state_dict(self.blocks[first + j].state_dict())
 
+    def enable_gradient_checkpointing(self, enabled: bool = True) -> "XWAMTransformer":
+        """Recompute each block's activations in the backward pass (training memory for compute)."""
+        self.gradient_checkpointing = enabled
+        return self
+
     # --- inputs ------------------------------------------------------------------------------------------------------
     def embed_video(self, latents: torch.Tensor) -> torch.Tensor:
         """[B, C, T, V, h, w] -> [B, T*V*gh*gw, D] in (frame, view, h, w) order, view embedding added."""
@@ -185,10 +196,11 @@ class XWAMTransformer(nn.Module):
         return ts.repeat_interleave(repeat, dim=1)
 
     def time_modulation(self, t: torch.Tensor):
-        """Per-token timesteps [B, L] -> (e [B, L, D], e0 [B, L, 6, D]), both float32."""
-        lin = self.time_embedding[0]
-        e = self.time_embedding(sinusoid(t, self.cfg.freq_dim).to(lin.weight.dtype)).float()
-        e0 = self.time_projection[1](F.silu(e).to(lin.weight.dtype)).float()
+        """Per-token timesteps [B, L] -> (e [B, L, D], e0 [B, L, 6, D]); float32 whatever the weight dtype, as the
+        original runs this under a float32 autocast."""
+        emb = sinusoid(t, self.cfg.freq_dim).float()
+        e = linear32(self.time_embedding[2], F.silu(linear32(self.time_embedding[0], emb)))
+        e0 = linear32(self.time_projection[1], F.silu(e))
         return e, e0.unflatten(-1, (6, self.cfg.dim))
 
     # --- text --------------------------------------------------------------------------------------------------------
