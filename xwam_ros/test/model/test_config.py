@@ -12,6 +12,7 @@ def test_presets_validate_and_have_the_paper_sizes():
     assert (big.num_actions, big.num_states, big.num_frames, big.height, big.width) == (32, 9, 9, 256, 320)
     assert (big.latent_frames, big.latent_h, big.latent_w, big.head_dim) == (3, 16, 20, 128)
     assert (big.text_dim, big.text_len) == (4096, 512)
+    assert big.action_hz == pytest.approx(20.0) and big.video_fps == pytest.approx(5.0)  # RoboCasa: 20 Hz, 5 fps
     mid, tiny = get_preset("mid"), get_preset("tiny")
     assert (mid.dim, mid.num_layers, mid.num_heads, mid.height, mid.width) == (512, 8, 8, 128, 160)
     assert tiny.dim <= 96 and tiny.num_layers == 4 and tiny.num_views == 3

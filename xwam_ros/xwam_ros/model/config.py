@@ -44,7 +44,9 @@ class XWAMConfig:
     cfg_scale: float = 1.0  # 1 = conditional only (the paper's setting)
     action_dt: float = 0.05  # seconds between consecutive actions (RoboCasa: 20 Hz)
     action_space: str = "ee_delta"  # "ee_delta" | "joint"
-    # explicit metric range of the inverse-depth normalisation (see geometry/depth.py)
+    # Depth targets are inverse depth mapped linearly to [-1, 1] over this metric range (metres):
+    # x = 2 (1/d - 1/far) / (1/near - 1/far) - 1, near -> +1, far -> -1 (geometry/depth.py). The paper does not
+    # state its range; fixing it per robot keeps predicted depth metric.
     depth_near: float = 0.1
     depth_far: float = 4.0
     extras: dict = field(default_factory=dict)
@@ -53,6 +55,15 @@ class XWAMConfig:
     @property
     def num_views(self) -> int:
         return len(self.view_names)
+
+    @property
+    def action_hz(self) -> float:
+        return 1.0 / self.action_dt
+
+    @property
+    def video_fps(self) -> float:
+        """Frame rate of the predicted video: action_num actions per frame."""
+        return self.action_hz / self.action_num
 
     @property
     def head_dim(self) -> int:
