@@ -37,17 +37,7 @@ def tiny():
 # --- faithfulness against diffusers' Wan ------------------------------------------------------------------------------
 def _to_diffusers_block(blk, cfg):
     """Our (original Wan) names -> diffusers WanTransformerBlock names; note norm3 (ours) == norm2 (diffusers)."""
-    ren = {"modulation": "scale_shift_table", "norm3.weight": "norm2.weight", "norm3.bias": "norm2.bias",
-           "ffn.0.weight": "ffn.net.0.proj.weight", "ffn.0.bias": "ffn.net.0.proj.bias",
-           "ffn.2.weight": "ffn.net.2.weight", "ffn.2.bias": "ffn.net.2.bias"}
-    sd = {}
-    for k, v in blk.state_dict().items():
-        if k in ren:
-            sd[ren[k]] = v
-            continue
-        k = k.replace("self_attn.", "attn1.").replace("cross_attn.", "attn2.")
-        k = re.sub(r"\.(q|k|v)\.", r".to_\1.", k).replace(".o.", ".to_out.0.")
-        sd[k] = v
+    sd = {_block_key(k): v for k, v in blk.state_dict().items()}
     ref = diffusers_wan.WanTransformerBlock(cfg.dim, cfg.ffn_dim, cfg.num_heads, qk_norm="rms_norm_across_heads",
                                             cross_attn_norm=True, eps=cfg.eps)
     ref.load_state_dict(sd, strict=True)
@@ -261,3 +251,58 @@ def test_gradient_checkpointing_gives_the_same_gradients():
     ckpt = grads()
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(plain, ckpt))
     assert any(g.abs().sum() > 0 for g in plain)
+
+
+def test_single_view_video_path_matches_diffusers_wan_model():
+    """With one view, a zero view embedding and no action/state tokens, X-WAM is Wan2.2-TI2V: the whole video path
+    (patch embedding, per-token time embedding, text embedding, blocks, head, unpatchify) must match diffusers."""
+    cfg = get_preset("tiny", view_names=("cam",), view_kinds=("static",), height=64, width=96)
+    torch.manual_seed(0)
+    net = XWAMTransformer(cfg).eval()
+    torch.nn.init.zeros_(net.view_embedding.weight)
+    ref = diffusers_wan.WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=cfg.num_heads, attention_head_dim=cfg.head_dim,
+        in_channels=cfg.latent_channels, out_channels=cfg.latent_channels, text_dim=cfg.text_dim,
+        freq_dim=cfg.freq_dim, ffn_dim=cfg.ffn_dim, num_layers=cfg.num_layers, cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads", eps=cfg.eps, rope_max_seq_len=64).eval()
+    top = {"text_embedding.0": "condition_embedder.text_embedder.linear_1",
+           "text_embedding.2": "condition_embedder.text_embedder.linear_2",
+           "time_embedding.0": "condition_embedder.time_embedder.linear_1",
+           "time_embedding.2": "condition_embedder.time_embedder.linear_2",
+           "time_projection.1": "condition_embedder.time_proj", "head.head": "proj_out"}
+    sd = {}
+    for k, v in net.state_dict().items():
+        if k.startswith(("view_embedding", "extra_", "action_", "proprio_")):
+            continue
+        if k == "head.modulation":
+            sd["scale_shift_table"] = v
+        elif k.startswith("blocks."):
+            i, rest = k[len("blocks."):].split(".", 1)
+            sd[f"blocks.{i}.{_block_key(rest)}"] = v
+        else:
+            prefix = next((p for p in top if k.startswith(p + ".")), None)
+            sd[top[prefix] + k[len(prefix):] if prefix else k] = v
+    ref.load_state_dict(sd, strict=True)
+
+    g = torch.Generator().manual_seed(5)
+    b, t, h, w = 2, cfg.latent_frames, cfg.latent_h, cfg.latent_w
+    lat = torch.randn(b, cfg.latent_channels, t, h, w, generator=g)
+    tv = torch.tensor([[0.0, 640.0, 990.0], [0.0, 31.0, 500.0]])
+    txt = torch.randn(b, 6, cfg.text_dim, generator=g)
+    none_a, none_s = torch.zeros(b, 0, cfg.action_dim), torch.zeros(b, 0, cfg.proprio_dim)
+    with torch.no_grad():
+        ours = net(lat[:, :, :, None], tv, txt, none_a, torch.zeros(b, 0), none_s, torch.zeros(b, 0)).video[:, :, :, 0]
+        per_token = tv.repeat_interleave((h // 2) * (w // 2), dim=1)
+        theirs = ref(lat, per_token, txt, return_dict=False)[0]
+    torch.testing.assert_close(ours, theirs, atol=2e-5, rtol=1e-4)
+
+
+def _block_key(rest: str) -> str:
+    """One block parameter: original Wan name -> diffusers name (norm3 <-> norm2 swap)."""
+    ren = {"modulation": "scale_shift_table", "norm3.weight": "norm2.weight", "norm3.bias": "norm2.bias",
+           "ffn.0.weight": "ffn.net.0.proj.weight", "ffn.0.bias": "ffn.net.0.proj.bias",
+           "ffn.2.weight": "ffn.net.2.weight", "ffn.2.bias": "ffn.net.2.bias"}
+    if rest in ren:
+        return ren[rest]
+    rest = rest.replace("self_attn.", "attn1.").replace("cross_attn.", "attn2.")
+    return re.sub(r"\.(q|k|v)\.", r".to_\1.", rest).replace(".o.", ".to_out.0.")
