@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from .config import XWAMConfig
@@ -66,6 +66,40 @@ def _load_safetensors(path: Path) -> dict:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: corrupt or truncated safetensors file ({exc})") from exc
+
+
+def _safetensors_shapes(files: list[Path]) -> dict:
+    """key -> (file, meta tensor of the stored shape), read from the headers only (no tensor data)."""
+    out = {}
+    for f in files:
+        if not f.is_file():
+            raise CheckpointError(f"{f}: file not found")
+        try:
+            with safe_open(str(f), framework="pt") as h:
+                for k in h.keys():
+                    out[k] = (f, torch.empty(h.get_slice(k).get_shape(), device="meta"))
+        except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"{f}: corrupt or truncated safetensors file ({exc})") from exc
+    return out
+
+
+def _fill_streaming(model, shapes: dict, source: str, allow_missing=(), skip=()) -> None:
+    """Check every key and shape first (first mismatch reported), then copy tensor by tensor so the peak memory is
+    the model plus one tensor -- the 5B checkpoints are tens of GB."""
+    shapes = {k: v for k, v in shapes.items() if k not in skip}
+    check_state_dict(model, {k: t for k, (_, t) in shapes.items()}, source, allow_missing)
+    own = model.state_dict()
+    by_file: dict = {}
+    for k, (f, _) in shapes.items():
+        by_file.setdefault(f, []).append(k)
+    with torch.no_grad():
+        for f, keys in by_file.items():
+            try:
+                with safe_open(str(f), framework="pt") as h:
+                    for k in keys:
+                        own[k].copy_(h.get_tensor(k))
+            except (SafetensorError, OSError, RuntimeError) as exc:
+                raise CheckpointError(f"{f}: corrupt or truncated safetensors file ({exc})") from exc
 
 
 def _empty_model(cfg: XWAMConfig, dtype: torch.dtype):
@@ -135,9 +169,9 @@ def load_checkpoint(path, dtype: torch.dtype = torch.float32):
     if not path.is_dir():
         raise CheckpointError(f"{path}: checkpoint directory not found")
     cfg, meta = load_config(path)
-    sd = _load_safetensors(path / "model.safetensors")
+    shapes = _safetensors_shapes([path / "model.safetensors"])
     model = _empty_model(cfg, dtype)
-    _fill(model, sd, str(path / "model.safetensors"))
+    _fill_streaming(model, shapes, str(path / "model.safetensors"))
     norm = _read_json(path / "normalization.json", "normalisation") if (path / "normalization.json").exists() else None
     return model.eval(), cfg, norm, {k: v for k, v in meta.items() if k != "xwam"}
 
@@ -205,29 +239,24 @@ def check_wan_config(path: Path, cfg: XWAMConfig) -> None:
             raise CheckpointError(f"{f}: {theirs} = {wan[theirs]} but the X-WAM config has {ours} = {want}")
 
 
-def load_wan_shards(path: Path) -> dict:
-    """All tensors of a (possibly sharded) safetensors checkpoint; an index must be fully backed by its shards."""
+def wan_shard_shapes(path: Path) -> dict:
+    """key -> (shard file, meta tensor) of a (possibly sharded) safetensors checkpoint; an index must be fully
+    backed by its shards."""
     for name in ("diffusion_pytorch_model.safetensors.index.json", "model.safetensors.index.json"):
         index = path / name
         if index.is_file():
             weight_map = _read_json(index, "shard index").get("weight_map")
             if not isinstance(weight_map, dict) or not weight_map:
                 raise CheckpointError(f"{index}: no 'weight_map'")
-            sd = {}
-            for shard in sorted(set(weight_map.values())):
-                sd.update(_load_safetensors(path / shard))
-            missing = [k for k in weight_map if k not in sd]
-            if missing:
-                raise CheckpointError(f"{path / weight_map[missing[0]]}: key {missing[0]!r} listed in {index.name} "
-                                      "is not in its shard")
-            return sd
+            shapes = _safetensors_shapes([path / f for f in sorted(set(weight_map.values()))])
+            for k, f in weight_map.items():
+                if k not in shapes or shapes[k][0] != path / f:
+                    raise CheckpointError(f"{path / f}: key {k!r} listed in {index.name} is not in its shard")
+            return shapes
     singles = sorted(path.glob("*.safetensors"))
     if not singles:
         raise CheckpointError(f"{path}: no safetensors file and no shard index")
-    sd = {}
-    for s in singles:
-        sd.update(_load_safetensors(s))
-    return sd
+    return _safetensors_shapes(singles)
 
 
 def load_wan22_base(path, cfg: XWAMConfig, dtype: torch.dtype = torch.float32, seed: int = 0):
@@ -239,13 +268,13 @@ def load_wan22_base(path, cfg: XWAMConfig, dtype: torch.dtype = torch.float32, s
     if not path.is_dir():
         raise CheckpointError(f"{path}: Wan2.2 directory not found")
     check_wan_config(path, cfg)
-    sd = load_wan_shards(path)
-    sd = {k: v for k, v in sd.items() if k != "freqs"}  # some exports keep RoPE tables; we rebuild them
-    model = _empty_model(cfg, dtype)
-    new_in_file = [k for k in sd if k.startswith(NEW_PREFIXES)]
+    shapes = wan_shard_shapes(path)
+    new_in_file = [k for k in shapes if k.startswith(NEW_PREFIXES)]
     if new_in_file:
         raise CheckpointError(f"{path}: {new_in_file[0]!r} is an X-WAM key; use load_official_xwam/load_checkpoint")
-    _fill(model, sd, str(path), allow_missing=NEW_PREFIXES)
+    model = _empty_model(cfg, dtype)
+    # some exports keep RoPE tables ("freqs"); we rebuild them
+    _fill_streaming(model, shapes, str(path), allow_missing=NEW_PREFIXES, skip=("freqs",))
     torch.manual_seed(seed)
     XWAMTransformer.init_new_parts(model)
     model.init_depth_branch_from_main()
