@@ -228,3 +228,29 @@ def test_umt5_from_wan_original_file_equals_the_transformers_model(tmp_path):
     torch.save(original, tmp_path / "partial.pth")
     with pytest.raises(CheckpointError, match=r"partial\.pth: missing key 'encoder\.block\.0\.layer\.1\.DenseReluDense\.wo"):
         UMT5TextEncoder.from_original(tmp_path / "partial.pth", tmp_path / "umt5")
+
+
+def test_official_file_carries_a_usable_vae_and_text_encoder(tmp_path, codec, cfg):
+    from xwam_ros.model.loading import load_official_xwam
+    from xwam_ros.model.transformer import XWAMTransformer
+
+    _tiny_umt5_dir(tmp_path / "umt5")
+    ref_text = UMT5TextEncoder.from_local(tmp_path / "umt5", text_len=8, dtype=torch.float32)
+    net_cfg = get_preset("tiny", num_layers=2, num_depth_layers=1)
+    net = XWAMTransformer(net_cfg)
+    module = {f"model.{k}": v for k, v in net.state_dict().items()}
+    module.update({f"vae.model.{k}": v for k, v in _to_original_names(codec.vae.state_dict()).items()})
+    module.update({f"text_encoder.model.{k}": v for k, v in _hf_to_wan_t5_names(ref_text.model.state_dict()).items()})
+    f = tmp_path / "last.ckpt" / "checkpoint" / "mp_rank_00_model_states.pt"
+    f.parent.mkdir(parents=True)
+    torch.save({"module": module}, f)
+    _, vae_sd, text_sd = load_official_xwam(tmp_path / "last.ckpt", net_cfg)
+    small = dict(base_dim=16, decoder_base_dim=16, z_dim=cfg.latent_channels, num_res_blocks=1,
+                 latents_mean=[0.0] * cfg.latent_channels, latents_std=[1.0] * cfg.latent_channels)
+    vae = LatentCodec.from_original_state_dict(vae_sd, str(f), **small)
+    video = _video(cfg, seed=4)
+    assert torch.equal(vae.encode(video), codec.encode(video))
+    text = UMT5TextEncoder.from_original_state_dict(text_sd, tmp_path / "umt5", text_len=8, dtype=torch.float32)
+    assert torch.equal(text.encode(["open the drawer"]), ref_text.encode(["open the drawer"]))
+    with pytest.raises(CheckpointError, match="not a Wan UMT5 encoder"):
+        UMT5TextEncoder.from_original_state_dict(vae_sd, tmp_path / "umt5")

@@ -117,9 +117,7 @@ class UMT5TextEncoder(TextEncoder):
     def from_original(cls, pth, tokenizer_dir, text_len: int = 512, dtype=torch.bfloat16) -> "UMT5TextEncoder":
         """Wan's own ``models_t5_umt5-xxl-enc-bf16.pth`` (its T5Encoder layout) + a local tokenizer directory
         (``google/umt5-xxl`` files). Sizes are read from the weights."""
-        from transformers import AutoTokenizer, UMT5Config, UMT5EncoderModel
-
-        from .loading import CheckpointError, check_state_dict
+        from .loading import CheckpointError
         pth = Path(pth)
         if not pth.is_file():
             raise CheckpointError(f"{pth}: file not found (expected models_t5_umt5-xxl-enc-bf16.pth)")
@@ -127,13 +125,25 @@ class UMT5TextEncoder(TextEncoder):
             sd = torch.load(str(pth), map_location="cpu", weights_only=True)
         except Exception as exc:
             raise CheckpointError(f"{pth}: cannot be read as a torch checkpoint ({type(exc).__name__}: {exc})") from exc
+        return cls.from_original_state_dict(sd, tokenizer_dir, text_len, dtype, source=str(pth))
+
+    @classmethod
+    def from_original_state_dict(cls, sd: dict, tokenizer_dir, text_len: int = 512, dtype=torch.bfloat16,
+                                 source: str = "state dict") -> "UMT5TextEncoder":
+        """A Wan-layout UMT5 encoder state dict, e.g. the ``text_encoder.`` part returned by ``load_official_xwam``
+        (a wrapper prefix such as ``model.`` shared by every key is removed)."""
+        from transformers import AutoTokenizer, UMT5Config, UMT5EncoderModel
+
+        from .loading import CheckpointError, check_state_dict
+        from .vae import strip_common_prefix
+        sd = strip_common_prefix(sd, ("model.",))
         try:
             config = umt5_config_from_original(sd, UMT5Config)
-        except KeyError as exc:
-            raise CheckpointError(f"{pth}: not a Wan UMT5 encoder, missing key {exc}") from exc
+        except (KeyError, ValueError) as exc:
+            raise CheckpointError(f"{source}: not a Wan UMT5 encoder, missing key {exc}") from exc
         model = UMT5EncoderModel(config)
         hf = convert_wan_umt5_keys(sd)
-        check_state_dict(model, hf, str(pth))
+        check_state_dict(model, hf, source)
         model.load_state_dict(hf, strict=True)
         try:
             tok = AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)

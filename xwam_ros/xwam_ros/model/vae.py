@@ -65,6 +65,14 @@ def convert_wan22_vae_keys(original: dict) -> dict:
     return out
 
 
+def strip_common_prefix(sd: dict, prefixes) -> dict:
+    """Remove a wrapper prefix (e.g. ``model.``) when every key carries it."""
+    for pre in prefixes:
+        if sd and all(k.startswith(pre) for k in sd):
+            return {k[len(pre):]: v for k, v in sd.items()}
+    return sd
+
+
 def _error(msg: str):
     from .loading import CheckpointError
 
@@ -133,9 +141,19 @@ class LatentCodec(nn.Module):
             sd = sd["state_dict"]
         if not isinstance(sd, dict):
             raise _error(f"{path}: expected a state dict, found {type(sd).__name__}")
+        return cls.from_original_state_dict(sd, str(path), dtype, **config)
+
+    @classmethod
+    def from_original_state_dict(cls, sd: dict, source: str = "state dict", dtype: torch.dtype = torch.float32,
+                                 **config) -> "LatentCodec":
+        """An original-layout Wan2.2 VAE state dict, e.g. the ``vae.`` part returned by ``load_official_xwam``
+        (a wrapper prefix such as ``model.`` shared by every key is removed)."""
+        from .loading import check_state_dict
+
+        sd = strip_common_prefix(sd, ("model.",))
         vae = AutoencoderKLWan(**{**WAN22_VAE_CONFIG, **config})
         sd = convert_wan22_vae_keys(sd)
-        check_state_dict(vae, sd, str(path))
+        check_state_dict(vae, sd, source)
         vae.load_state_dict(sd, strict=True)
         return cls(vae.to(dtype))
 
