@@ -29,13 +29,13 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from ..geometry.camera import ee_pose_to_matrix
 from ..geometry.fusion import fuse_views
-from ..model.actions import decode_ee_deltas, decode_joint_actions
 from .convert import depth_to_image_msg, rgb_to_image_msg
 from .observation import ObservationError, build_observation, ee_state, joint_vector, stamp_to_ns
 from .params import ParameterError, declare_and_read
 from .pointcloud2 import make_xyzrgb_cloud
 from .safety import ChunkRejected, SafetyFilter
 from .sync import ApproxSynchronizer, LatestSlot
+from .targets import decode_targets
 from .trajectory import StreamingExecutor, build_joint_trajectory, chunk_times, drop_past
 
 try:
@@ -263,18 +263,7 @@ class PolicyNode(Node):
 
     def _targets(self, res, state, joints):
         """Absolute joint targets [K, J] (or None when no IK) and absolute EE poses [K, 8] for EE models."""
-        mc = self.policy.config
-        if mc.action_space == "joint":
-            n = len(self.cfg.joint_names)
-            return decode_joint_actions(res.actions[:, :n], joints, "delta"), None
-        ee = decode_ee_deltas(res.actions[:, :7], state[:3], state[3:7], gripper=state[7])
-        if self.cfg.ik == "none":
-            return None, ee
-        from transforms3d.euler import quat2euler
-        q = np.array([[*p[:3], *quat2euler(p[3:7]), p[7]] for p in ee])  # gantry IK is exact
-        # keep the yaw/roll branch nearest to the measured joints (euler angles wrap at +-pi)
-        q[:, 3:6] = joints[3:6] + (q[:, 3:6] - joints[3:6] + np.pi) % (2 * np.pi) - np.pi
-        return q, ee
+        return decode_targets(res.actions, self.policy.config.action_space, state, joints, self.cfg.ik)
 
     def _execute(self, targets, joints, obs_t: float, latency: float) -> None:
         if latency > self.cfg.limits.max_inference_s:

@@ -5,33 +5,12 @@ the same CDR bytes ``ros2 bag record`` writes; Foxglove, ``ros2 bag play`` and r
 """
 from __future__ import annotations
 
-import os
-import sys
 import threading
 from pathlib import Path
 
 from rclpy.serialization import serialize_message
 
-
-def interface_msg_dirs() -> list:
-    """Where xwam_interfaces' .msg files are: installed share/ directories, then the source tree."""
-    roots = [Path(sys.prefix)] + [Path(p) for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
-    dirs = [r / "share" / "xwam_interfaces" / "msg" for r in roots]
-    dirs.append(Path(__file__).resolve().parents[3] / "xwam_interfaces" / "msg")
-    return [d for d in dirs if d.is_dir()]
-
-
-def make_typestore():
-    """Kilted typestore plus xwam_interfaces' messages, registered from their .msg text."""
-    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
-
-    ts = get_typestore(Stores.ROS2_KILTED)
-    for d in interface_msg_dirs()[:1]:
-        types = {}
-        for f in sorted(d.glob("*.msg")):
-            types.update(get_types_from_msg(f.read_text(), f"xwam_interfaces/msg/{f.stem}"))
-        ts.register(types)
-    return ts
+from ..eval.bag_reader import make_typestore
 
 
 def msg_type_name(msg_cls) -> str:

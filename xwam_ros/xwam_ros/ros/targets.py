@@ -1,0 +1,22 @@
+"""Model actions -> robot targets, shared by the live node and the offline evaluator (no rclpy)."""
+from __future__ import annotations
+
+import numpy as np
+from transforms3d.euler import quat2euler
+
+from ..model.actions import decode_ee_deltas, decode_joint_actions
+
+
+def decode_targets(actions: np.ndarray, action_space: str, state: np.ndarray, joints: np.ndarray, ik: str):
+    """-> (absolute joint targets [K, J] or None when no IK, absolute EE poses [K, 8] or None)."""
+    if action_space == "joint":
+        return decode_joint_actions(actions[:, : len(joints)], joints, "delta"), None
+    ee = decode_ee_deltas(actions[:, :7], state[:3], state[3:7], gripper=state[7])
+    if ik == "none":
+        return None, ee
+    if ik != "gantry":
+        raise ValueError(f"unknown IK {ik!r}")
+    q = np.array([[*p[:3], *quat2euler(p[3:7]), p[7]] for p in ee])  # the gantry's IK is exact
+    # keep each angle on the branch nearest the measured joint (Euler angles wrap at +-pi)
+    q[:, 3:6] = joints[3:6] + (q[:, 3:6] - joints[3:6] + np.pi) % (2 * np.pi) - np.pi
+    return q, ee
