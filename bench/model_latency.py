@@ -2,8 +2,9 @@
 
 For the "tiny" and "mid" presets: one forward without vs with the depth branch, with vs without the text K/V cache,
 and peak resident memory; for "mid" also torch.compile; and one real-size Wan2.2-TI2V-5B block at the paper's
-761-token sequence, extrapolated to a full forward. Every measurement runs in a fresh subprocess so that peak RSS
-(ru_maxrss, a per-process high-water mark) belongs to that measurement alone.
+761-token sequence, extrapolated to a full forward. Each preset runs in a fresh subprocess so that peak RSS
+(ru_maxrss, a per-process high-water mark) belongs to it; the plain / text-cache / depth forwards of one model are
+interleaved round-robin so that other load on this shared machine hits all three alike.
 
     python bench/model_latency.py [--quick]      -> prints a table, writes bench/results/model_latency.json
 """
@@ -47,6 +48,42 @@ def _time(fn, reps: int, warmup: int = 1) -> dict:
         fn()
         ts.append(time.perf_counter() - t0)
     return {"median_ms": 1000 * statistics.median(ts), "min_ms": 1000 * min(ts), "reps": reps}
+
+
+def measure_paired(preset: str, reps: int) -> list:
+    """Plain, text-cache and depth forwards of one model, interleaved round-robin so that load from other jobs on
+    the machine hits all three alike. Peak RSS: no-depth forwards first, then depth (ru_maxrss only grows)."""
+    import torch
+
+    from xwam_ros.model.config import get_preset
+    from xwam_ros.model.transformer import XWAMTransformer
+
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+    torch.manual_seed(0)
+    cfg = get_preset(preset)
+    rss0 = _rss_mb()
+    net = XWAMTransformer(cfg).eval()
+    v, tv, txt, a, ta, s, ts = _inputs(cfg, torch)
+    rss_model = _rss_mb()
+    with torch.inference_mode():
+        cache = net.prepare_text(txt)
+        calls = {"plain": lambda: net(v, tv, txt, a, ta, s, ts),
+                 "cache": lambda: net(v, tv, None, a, ta, s, ts, text_cache=cache),
+                 "depth_cache": lambda: net(v, tv, None, a, ta, s, ts, run_depth=True, text_cache=cache)}
+        peak = {}
+        for name, fn in calls.items():  # warm-up, and the memory of each mode in growing order
+            fn()
+            peak[name] = _rss_mb() - rss_model
+        times = {name: [] for name in calls}
+        for _ in range(reps):
+            for name, fn in calls.items():
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
+    params = sum(p.numel() for p in net.parameters()) / 1e6
+    return [{"preset": preset, "scenario": name, "median_ms": 1000 * statistics.median(ts_),
+             "min_ms": 1000 * min(ts_), "reps": reps, "seq_len": cfg.seq_len, "params_M": params,
+             "model_rss_mb": rss_model - rss0, "forward_peak_rss_mb": peak[name]} for name, ts_ in times.items()]
 
 
 def measure(preset: str, scenario: str, reps: int) -> dict:
@@ -107,7 +144,7 @@ def _measure_5b_block(cfg, torch, XWAMBlock, reps):
             "est_forward_s_with_depth": per * (cfg.num_layers + cfg.num_depth_layers) / 1000}
 
 
-def run_child(preset: str, scenario: str, reps: int, timeout: float) -> dict:
+def run_child(preset: str, scenario: str, reps: int, timeout: float):
     cmd = [sys.executable, __file__, "--child", preset, scenario, str(reps)]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
@@ -135,14 +172,15 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer repetitions, no compile, no 5B block")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "model_latency.json"))
     args = ap.parse_args()
-    plan = [(p, s, r) for p, r in (("tiny", 30), ("mid", 12)) for s in ("plain", "cache", "depth_cache")]
+    plan = [("tiny", "paired", 40), ("mid", "paired", 15)]
     if not args.quick:
-        plan += [("mid", "compile_cache", 12), ("xwam-5b", "5b_block", 3)]
+        plan += [("mid", "compile_cache", 15), ("xwam-5b", "5b_block", 3)]
     rows = []
     for preset, scenario, reps in plan:
         reps = max(2, reps // 4) if args.quick else reps
-        rows.append(run_child(preset, scenario, reps, timeout=900))
-        print(json.dumps(rows[-1]), flush=True)
+        res = run_child(preset, scenario, reps, timeout=900)
+        rows += res if isinstance(res, list) else [res]
+        print(json.dumps(res), flush=True)
     summary = summarise(rows)
     report = {"machine": machine(), "results": rows, "summary": summary}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -187,6 +225,9 @@ def print_table(rows: list, summary: dict) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        print(json.dumps(measure(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
+        fn = measure_paired if sys.argv[3] == "paired" else None
+        res = measure_paired(sys.argv[2], int(sys.argv[4])) if fn else measure(sys.argv[2], sys.argv[3],
+                                                                               int(sys.argv[4]))
+        print(json.dumps(res))
     else:
         main()

@@ -58,8 +58,11 @@ def deserialize(typestore, raw, typename: str):
 
 def bag_topics(path) -> dict:
     """topic -> message type of a bag."""
-    with _reader(path) as r:
+    r = _reader(path)
+    try:
         return {c.topic: c.msgtype for c in r.connections}
+    finally:
+        r.close()
 
 
 def _reader(path):
