@@ -36,10 +36,12 @@ def make_typestore():
 
 
 def deserialize(typestore, raw, typename: str):
-    """CDR bytes -> rosbags message, tolerating up to 8 trailing padding bytes.
+    """CDR bytes -> rosbags message, tolerating trailing bytes after a complete payload.
 
-    rosbags rejects more than 3 trailing bytes, but Fast DDS (rclpy's serialize_message, hence our recorder) pads
-    messages that end in an empty float64 sequence (e.g. JointState without efforts) to 8-byte alignment.
+    rosbags rejects more than 3 trailing bytes, but Fast DDS (rclpy's serialize_message, hence ``ros2 bag record``
+    with Fast DDS and our recorder) over-reports the serialized length of messages holding empty float64 sequences
+    (JointState without efforts, trajectory points without accelerations): the payload decodes completely and is
+    followed by unused buffer bytes. A truncated payload still fails inside the decoder.
     """
     from rosbags.serde import SerdeError
 
@@ -50,9 +52,7 @@ def deserialize(typestore, raw, typename: str):
             raise
         msgdef = typestore.get_msgdef(typename)
         func = msgdef.deserialize_cdr_le if bool(raw[1]) else msgdef.deserialize_cdr_be
-        msg, pos = func(raw[4:], 0, msgdef.cls, typestore)
-        if len(raw) - (pos + 4) > 8:
-            raise
+        msg, _ = func(raw[4:], 0, msgdef.cls, typestore)
         return msg
 
 
