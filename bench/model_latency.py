@@ -147,7 +147,8 @@ def _measure_5b_block(cfg, torch, XWAMBlock, reps):
     per = res["min_ms"]
     return {"preset": "xwam-5b", "scenario": "one block (fp32)", **res, "seq_len": cfg.seq_len,
             "params_M": sum(p.numel() for p in blk.parameters()) / 1e6, "model_rss_mb": _rss_mb() - rss0,
-            "text_kv_ms": text_kv["min_ms"], "text_cache_saving_pct": 100 * text_kv["min_ms"] / (per + text_kv["min_ms"]),
+            "text_kv_ms": text_kv["min_ms"],
+            "text_cache_saving_pct": 100 * text_kv["min_ms"] / (per + text_kv["min_ms"]),
             "est_forward_s_no_depth": per * cfg.num_layers / 1000,
             "est_forward_s_with_depth": per * (cfg.num_layers + cfg.num_depth_layers) / 1000}
 
@@ -212,7 +213,8 @@ def summarise(rows: list) -> dict:
 
 
 def print_table(rows: list, summary: dict) -> None:
-    print(f"\n{'preset':8} {'scenario':18} {'seq':>5} {'params M':>9} {'min ms':>9} {'median ms':>10} {'peak MB':>8}  notes")
+    print(f"\n{'preset':8} {'scenario':18} {'seq':>5} {'params M':>9} {'min ms':>9} {'median ms':>10} "
+          f"{'peak MB':>8}  notes")
     for r in rows:
         if "error" in r:
             print(f"{r['preset']:8} {r['scenario']:18} ERROR {r['error']}")
@@ -225,7 +227,8 @@ def print_table(rows: list, summary: dict) -> None:
                     f"{r['est_forward_s_with_depth']:.1f} s (depth, approx.); text cache saves "
                     f"{r['text_cache_saving_pct']:.0f}% per block")
         peak = r.get("forward_peak_rss_mb", r.get("model_rss_mb", 0.0))
-        print(f"{r['preset']:8} {r['scenario']:18} {r['seq_len']:5d} {r['params_M']:9.2f} {r['min_ms']:9.2f} {r['median_ms']:10.2f} "
+        print(f"{r['preset']:8} {r['scenario']:18} {r['seq_len']:5d} {r['params_M']:9.2f} {r['min_ms']:9.2f} "
+              f"{r['median_ms']:10.2f} "
               f"{peak:8.1f}  {note}")
     for p, s in summary.items():
         print(f"{p}: " + ", ".join(f"{k} {v:.1f}" for k, v in s.items()))

@@ -226,7 +226,8 @@ def test_umt5_from_wan_original_file_equals_the_transformers_model(tmp_path):
     assert torch.equal(enc.encode(["pick the cup"]), enc.encode(["pick  the cup "]))  # Wan's whitespace cleaning
     del original["blocks.0.ffn.fc2.weight"]
     torch.save(original, tmp_path / "partial.pth")
-    with pytest.raises(CheckpointError, match=r"partial\.pth: missing key 'encoder\.block\.0\.layer\.1\.DenseReluDense\.wo"):
+    missing = r"partial\.pth: missing key 'encoder\.block\.0\.layer\.1\.DenseReluDense\.wo"
+    with pytest.raises(CheckpointError, match=missing):
         UMT5TextEncoder.from_original(tmp_path / "partial.pth", tmp_path / "umt5")
 
 

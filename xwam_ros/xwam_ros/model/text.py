@@ -174,7 +174,8 @@ def convert_wan_umt5_keys(original: dict) -> dict:
              "attn.o.weight": "layer.0.SelfAttention.o.weight",
              "pos_embedding.embedding.weight": "layer.0.SelfAttention.relative_attention_bias.weight",
              "norm2.weight": "layer.1.layer_norm.weight", "ffn.gate.0.weight": "layer.1.DenseReluDense.wi_0.weight",
-             "ffn.fc1.weight": "layer.1.DenseReluDense.wi_1.weight", "ffn.fc2.weight": "layer.1.DenseReluDense.wo.weight"}
+             "ffn.fc1.weight": "layer.1.DenseReluDense.wi_1.weight",
+             "ffn.fc2.weight": "layer.1.DenseReluDense.wo.weight"}
     out = {}
     for k, v in original.items():
         m = re.fullmatch(r"blocks\.(\d+)\.(.+)", k)
@@ -213,7 +214,8 @@ def load_text_encoder(path, cfg) -> TextEncoder:
         try:
             enc.load_state_dict(sd, strict=True)
         except RuntimeError as exc:
-            raise CheckpointError(f"{path / 'model.safetensors'}: does not match the tiny text encoder ({exc})") from exc
+            msg = f"{path / 'model.safetensors'}: does not match the tiny text encoder ({exc})"
+            raise CheckpointError(msg) from exc
         return enc
     if kind == "umt5":
         return UMT5TextEncoder.from_local(meta.get("local_dir") or path, cfg.text_len)
