@@ -39,6 +39,9 @@ def test_checkpoint_roundtrip_keeps_weights_config_normaliser_and_subdirs(tmp_pa
     assert cfg2 == cfg and norm2 == norm and extras == {"step": 8} and not model.training
     assert _same_weights(model, net)
     assert (d / "vae" / "marker.txt").read_text() == "kept"
+    half = load_checkpoint(d, dtype=torch.bfloat16)[0]
+    assert half.blocks[0].ffn[0].weight.dtype == torch.bfloat16
+    assert torch.equal(half.blocks[0].ffn[0].weight, net.blocks[0].ffn[0].weight.to(torch.bfloat16))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]  # no temporary leftovers
 
 
