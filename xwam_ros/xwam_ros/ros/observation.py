@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..geometry.camera import ee_pose_to_matrix
+from ..geometry.camera import ee_pose_to_matrix, scale_intrinsics
 from ..model.policy import Observation
-from .convert import ImageConversionError, camera_info_to_K, depth_to_metres, image_to_rgb, resize_rgbd
+from .convert import ImageConversionError, camera_info_to_K, depth_to_metres, image_to_rgb
 
 
 class ObservationError(ValueError):
@@ -40,13 +40,17 @@ def convert_camera(name: str, color_msg, depth_msg, info_msg, out_hw, min_valid_
     if info_msg is None:
         raise ObservationError(f"camera {name}: no camera_info received yet")
     try:
-        rgb = image_to_rgb(color_msg, f"{name} colour")
-        depth = depth_to_metres(depth_msg, f"{name} depth")
         K = camera_info_to_K(info_msg, f"{name} camera_info")
-        if (int(info_msg.height), int(info_msg.width)) not in ((0, 0), rgb.shape[:2]):
+        src = (int(color_msg.height), int(color_msg.width))
+        if (int(depth_msg.height), int(depth_msg.width)) != src:
+            raise ObservationError(f"camera {name}: depth {depth_msg.width}x{depth_msg.height} is not aligned to "
+                                   f"colour {src[1]}x{src[0]} (use aligned_depth_to_color)")
+        if (int(info_msg.height), int(info_msg.width)) not in ((0, 0), src):
             raise ObservationError(f"camera {name}: camera_info is {info_msg.width}x{info_msg.height} but the "
-                                   f"colour image is {rgb.shape[1]}x{rgb.shape[0]}")
-        rgb, depth, K = resize_rgbd(rgb, depth, K, out_hw)
+                                   f"colour image is {src[1]}x{src[0]}")
+        rgb = image_to_rgb(color_msg, f"{name} colour", out_hw)
+        depth = depth_to_metres(depth_msg, f"{name} depth", out_hw)
+        K = scale_intrinsics(K, src, tuple(out_hw))
     except ImageConversionError as exc:
         raise ObservationError(f"camera {name}: {exc}") from exc
     valid = np.isfinite(depth).mean()
