@@ -1,0 +1,153 @@
+"""ROS overhead of the policy node at camera rate: 3 cameras, 640x480 RGB-D at 30 Hz, tiny model on this CPU.
+
+Reports observation->trajectory latency split into ROS overhead (sync wait, conversion/resize, publish) and model
+time; process CPU and RSS sampled every second over the run (slope shows growth); and the rate at which 3-view
+640x480 clouds can be fused and published.
+
+    .venv/bin/python bench/ros_latency.py [--duration 60]      (use --duration 600 for the 10-minute soak)
+"""
+import argparse
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+os.environ.setdefault("ROS_DOMAIN_ID", str(70 + os.getpid() % 20))
+
+import numpy as np  # noqa: E402
+import rclpy  # noqa: E402
+from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from rclpy.qos import qos_profile_sensor_data  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField  # noqa: E402
+from std_msgs.msg import Header  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import current_rss_mb, table, write  # noqa: E402
+
+from xwam_ros.geometry.fusion import fuse_views  # noqa: E402
+from xwam_ros.ros.convert import depth_to_image_msg, rgb_to_image_msg  # noqa: E402
+from xwam_ros.ros.graph import ros_args, share_file  # noqa: E402
+from xwam_ros.ros.params import realsense_topics  # noqa: E402
+from xwam_ros.ros.pointcloud2 import make_xyzrgb_cloud  # noqa: E402
+from xwam_ros.ros.policy_node import PolicyNode  # noqa: E402
+from xwam_ros.sim.procedural import HOME, CameraRig, fk  # noqa: E402
+
+
+class Cameras(Node):
+    """Publishes pre-rendered 640x480 frames with fresh stamps at a fixed rate (rendering is not measured)."""
+
+    def __init__(self, context, rate):
+        super().__init__("bench_cameras", context=context)
+        self.rig = CameraRig(480, 640)
+        self.frames = {c: self.rig.render(c, HOME) for c in ("agentview", "sideview", "eye_in_hand")}
+        self.pubs = {c: tuple(self.create_publisher(t, realsense_topics(c)[k], qos_profile_sensor_data)
+                              for t, k in ((Image, "color_topic"), (Image, "depth_topic"), (CameraInfo, "info_topic")))
+                     for c in self.frames}
+        from geometry_msgs.msg import PoseStamped
+        from sensor_msgs.msg import JointState
+        self.js = self.create_publisher(JointState, "/joint_states", 10)
+        self.ee = self.create_publisher(PoseStamped, "/ee_pose", 10)
+        self.JointState, self.PoseStamped = JointState, PoseStamped
+        self.create_timer(1.0 / rate, self.tick)
+
+    def tick(self):
+        stamp = self.get_clock().now().to_msg()
+        h = Header(stamp=stamp)
+        self.js.publish(self.JointState(header=h, name=["x", "y", "z", "roll", "pitch", "yaw", "gripper"],
+                                        position=[float(x) for x in HOME]))
+        T = fk(HOME)
+        ee = self.PoseStamped(header=h)
+        ee.pose.position.x, ee.pose.position.y, ee.pose.position.z = (float(x) for x in T[:3, 3])
+        ee.pose.orientation.x = 1.0
+        self.ee.publish(ee)
+        for c, (pc, pd, pi) in self.pubs.items():
+            rgb, depth = self.frames[c]
+            pc.publish(rgb_to_image_msg(rgb, h, Image))
+            pd.publish(depth_to_image_msg(depth, h, Image, "16UC1"))
+            ci = CameraInfo(header=h, height=480, width=640)
+            ci.k = [float(x) for x in self.rig.K.ravel()]
+            pi.publish(ci)
+
+
+def cpu_seconds():
+    t = os.times()
+    return t.user + t.system
+
+
+def cloud_rate(node, seconds=5.0):
+    rig = CameraRig(480, 640)
+    frames = [rig.render(c, HOME) for c in ("agentview", "sideview", "eye_in_hand")]
+    exts = [rig.T_base_cam(c, HOME) for c in ("agentview", "sideview", "eye_in_hand")]
+    depths, rgbs = np.stack([f[1] for f in frames]), np.stack([f[0] for f in frames])
+    pub = node.create_publisher(PointCloud2, "/bench/points", 10)
+    n, t0, npts = 0, time.perf_counter(), 0
+    while time.perf_counter() - t0 < seconds:
+        pts, cols = fuse_views(depths, rgbs, [rig.K] * 3, exts, 0.05, 3.0)
+        pub.publish(make_xyzrgb_cloud(pts, cols, Header(frame_id="base_link"), PointCloud2, PointField))
+        n += 1
+        npts = len(pts)
+    return n / (time.perf_counter() - t0), npts
+
+
+def main():
+    if os.environ.get("XWAM_BENCH_TRACE"):
+        import faulthandler
+        faulthandler.dump_traceback_later(float(os.environ["XWAM_BENCH_TRACE"]), exit=True)
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--duration", type=float, default=60.0)
+    ap.add_argument("--rate", type=float, default=30.0)
+    a = ap.parse_args()
+    ctx = rclpy.Context()
+    rclpy.init(args=ros_args(share_file("config", "policy.yaml"),
+                             {"imagine": False, "publish_observed_cloud": False, "max_observation_age": 5.0}),
+               context=ctx)
+    node = PolicyNode(context=ctx)
+    cams = Cameras(ctx, a.rate)
+    ex = MultiThreadedExecutor(num_threads=3, context=ctx)
+    ex.add_node(node)
+    ex.add_node(cams)
+    th = threading.Thread(target=ex.spin, daemon=True)
+    th.start()
+    samples = []
+    t0, c0 = time.monotonic(), cpu_seconds()
+    while time.monotonic() - t0 < a.duration:
+        time.sleep(1.0)
+        t, c = time.monotonic(), cpu_seconds()
+        samples.append((t - t0, (c - c0) / 1.0 * 100, current_rss_mb()))
+        c0 = c
+    st = node.status()
+    lat = {k: list(v) for k, v in node.latency.items()}
+    rate, npts = cloud_rate(cams)
+    ex.shutdown()
+    th.join(3)
+    node.destroy_node()
+    cams.destroy_node()
+    rclpy.shutdown(context=ctx)
+
+    def ms(key, q=50):
+        return round(float(np.percentile(lat[key], q)) * 1e3, 2) if lat[key] else None
+    overhead = [s + c + p for s, c, p in zip(lat["sync_wait"], lat["convert"], lat["publish"])]
+    steady = [s for s in samples if s[0] > 10] or samples
+    slope = np.polyfit([s[0] for s in steady], [s[2] for s in steady], 1)[0] * 60 if len(steady) > 2 else 0.0
+    rows = [{"stage": k, "p50_ms": ms(k), "p95_ms": ms(k, 95)} for k in ("sync_wait", "convert", "publish", "model",
+                                                                         "obs_to_action")]
+    rows.append({"stage": "ros_overhead (sync+convert+publish)",
+                 "p50_ms": round(float(np.median(overhead)) * 1e3, 2) if overhead else None,
+                 "p95_ms": round(float(np.percentile(overhead, 95)) * 1e3, 2) if overhead else None})
+    print(table(rows, ["stage", "p50_ms", "p95_ms"]))
+    extra = {"duration_s": a.duration, "camera_rate_hz": a.rate, "image": "640x480 rgb8 + 16UC1, 3 cameras",
+             "queries": st["counters"].get("queries", 0), "sync": st["sync"],
+             "cpu_pct_mean": round(float(np.mean([s[1] for s in steady])), 1),
+             "rss_mb_start": round(steady[0][2], 1), "rss_mb_end": round(steady[-1][2], 1),
+             "rss_slope_mb_per_min": round(float(slope), 3),
+             "cloud_build_publish_hz": round(rate, 1), "cloud_points": npts}
+    for k, v in extra.items():
+        print(f"{k}: {v}")
+    print(f"wrote {write('ros_latency', rows, extra)}")
+
+
+if __name__ == "__main__":
+    main()
