@@ -181,9 +181,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer repetitions, no compile, no 5B block")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "model_latency.json"))
     args = ap.parse_args()
-    plan = [("tiny", "paired", 40), ("mid", "paired", 15)]
+    plan = [("tiny", "paired", 200), ("mid", "paired", 20)]
     if not args.quick:
-        plan += [("mid", "compile_cache", 15), ("xwam-5b", "5b_block", 3)]
+        plan += [("mid", "compile_cache", 15), ("xwam-5b", "5b_block", 6)]
     rows = []
     for preset, scenario, reps in plan:
         reps = max(2, reps // 4) if args.quick else reps

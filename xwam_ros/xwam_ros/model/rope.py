@@ -87,8 +87,11 @@ def rope_tables(layout: SequenceLayout, head_dim: int, theta: float, device, dty
     if key not in _CACHE:
         if len(_CACHE) > 64:  # layouts are few in practice; bound memory anyway
             _CACHE.clear()
-        ang = rope_angles(token_positions(layout), head_dim, theta)
-        _CACHE[key] = (ang.cos().to(device, dtype), ang.sin().to(device, dtype))
+        # built outside inference mode: a table first made by the policy (inference_mode) is reused by training,
+        # and inference tensors cannot take part in autograd
+        with torch.inference_mode(False), torch.no_grad():
+            ang = rope_angles(token_positions(layout), head_dim, theta)
+            _CACHE[key] = (ang.cos().to(device, dtype), ang.sin().to(device, dtype))
     return _CACHE[key]
 
 

@@ -70,6 +70,7 @@ def run_demo(duration: float = 60.0, out_dir="outputs/demo", config_file=None, m
                     f"trajectories={c.get('trajectories_sent', 0)} imaginations={c.get('imaginations', 0)} "
                     f"model={fmt(lat['model'])} imagine={fmt(lat['imagine'])} errors={pn.last_error or 'none'}")
     finally:
+        time.sleep(1.0)  # let the last imagination's messages reach the recorder before it closes
         status = pn.status()
         q1 = graph.camera.follower.q.copy()
         recorder.close()
