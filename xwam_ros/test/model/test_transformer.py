@@ -186,6 +186,13 @@ def test_text_cache_gives_identical_outputs(tiny):
         assert torch.equal(getattr(got, name), getattr(again, name)), name
     with pytest.raises(ValueError, match="text"):
         tiny(v, tv, None, a, ta, s, ts)
+    # one cached instruction serves a whole batch
+    with torch.no_grad():
+        one = tiny.prepare_text(txt[:1])
+        shared = tiny(v, tv, None, a, ta, s, ts, run_depth=True, text_cache=one)
+        ref = tiny(v, tv, txt[:1].expand(2, -1, -1), a, ta, s, ts, run_depth=True)
+    for name in ("video", "actions", "depth"):
+        torch.testing.assert_close(getattr(shared, name), getattr(ref, name), atol=1e-6, rtol=1e-6)
 
 
 # --- names, dtypes, training -----------------------------------------------------------------------------------------
