@@ -162,7 +162,8 @@ def build_policy(cfg: TrainConfig, clips_cfg=None) -> XWAMPolicy:
 
 
 # --- the loop -------------------------------------------------------------------------------------------------------
-def train(cfg: TrainConfig, resume: bool = False, log=print) -> dict:
+def train(cfg: TrainConfig, resume: bool = False, log=print, stop_after: int | None = None) -> dict:
+    """Train to ``cfg.steps`` (or stop after ``stop_after`` steps, checkpointed, as a preempted job would)."""
     cfg.validate()
     rank, world = init_distributed()
     if cfg.batch_size % world:
@@ -195,7 +196,8 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> dict:
     bar = _bar(cfg.steps, step, rank == 0)
     history = []
     t_last = time.perf_counter()
-    while step < cfg.steps:
+    end = min(cfg.steps, stop_after or cfg.steps)
+    while step < end:
         g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
         order = torch.randperm(len(clips), generator=g)  # the global batch: same on every rank
         global_idx = [int(order[k % len(clips)]) for k in range(cfg.batch_size)]
@@ -212,7 +214,7 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> dict:
         opt.step()
         sched.step()
         step += 1
-        row = {"step": step, **{k: float(v) for k, v in losses.items()}, "lr": sched.get_last_lr()[0],
+        row = {"step": step, **{k: float(v.detach()) for k, v in losses.items()}, "lr": sched.get_last_lr()[0],
                "grad_norm": float(gnorm)}
         if world > 1:
             t = torch.tensor([row["loss"]])
@@ -228,7 +230,7 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> dict:
                     fh.write(json.dumps(row) + "\n")
             bar.update(1)
             bar.set_postfix(loss=f"{row['loss']:.4f}")
-            if step % cfg.ckpt_every == 0 or step == cfg.steps:
+            if step % cfg.ckpt_every == 0 or step == end:
                 save_training_checkpoint(out, policy, opt, sched, step, cfg, keep_last=cfg.keep_last)
         if world > 1:
             dist.barrier()

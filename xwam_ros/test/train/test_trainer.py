@@ -1,0 +1,108 @@
+"""The trainer on real tiny models and the built-in procedural clips."""
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from xwam_ros.model.policy import Observation, XWAMPolicy
+from xwam_ros.train.clips import ProceduralClips
+from xwam_ros.train.config import TrainConfig
+from xwam_ros.train.trainer import train
+
+BASE = dict(num_clips=4, batch_size=4, steps=6, warmup=1, log_every=2, ckpt_every=3, lr=2e-3, text_dropout=0.25)
+
+
+def _cfg(tmp, **kw):
+    return TrainConfig(**{**BASE, "out_dir": str(tmp), **kw}).validate()
+
+
+def test_tiny_model_overfits_one_clip_and_the_policy_path_reproduces_its_actions(tmp_path):
+    """Issue 2's overfit check, through the real trainer: one clip, random ANS draws, the loss falls >= 10x, and
+    the 10-call asynchronous policy path then returns that clip's actions."""
+    cfg = _cfg(tmp_path, num_clips=1, steps=350, warmup=5, lr=1e-2, text_dropout=0.0, depth_loss=False,
+               log_every=50, ckpt_every=350)
+    res = train(cfg, log=lambda *_: None)
+    losses = [h["loss"] for h in res["history"]]
+    assert np.mean(losses[-10:]) < np.mean(losses[:10]) / 10
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == 350 and {"video", "action", "state", "lr", "grad_norm", "it_per_s"} <= set(rows[-1])
+    policy = XWAMPolicy.from_pretrained(tmp_path / "last")
+    clip = ProceduralClips(policy.config, 1)[0]
+    obs = Observation(clip.rgb[:, 0], clip.states[0], clip.instruction)
+    norm = policy.normalizer.normalize_actions
+    target = norm(clip.actions)[:, :7]
+    untrained = XWAMPolicy.from_config(policy.config, seed=5, normalizer=policy.normalizer)
+    for seed in (0, 1):
+        err = np.abs(norm(policy.policy(obs, seed=seed).actions)[:, :7] - target).mean()
+        base = np.abs(norm(untrained.policy(obs, seed=seed).actions)[:, :7] - target).mean()
+        assert err < 0.2 and err < base / 3, (err, base)
+
+
+def test_resume_is_exact(tmp_path):
+    full = train(_cfg(tmp_path / "full"), log=lambda *_: None)
+    half_cfg = _cfg(tmp_path / "half")
+    train(half_cfg, log=lambda *_: None, stop_after=3)  # preempted after 3 of 6 steps
+    resumed = train(half_cfg, resume=True, log=lambda *_: None)
+    a = load_file(str(tmp_path / "full" / "last" / "model.safetensors"))
+    b = load_file(str(tmp_path / "half" / "last" / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in full["history"][3:]]
+
+
+def test_latent_cache_is_reused_across_runs(tmp_path):
+    cache = tmp_path / "cache"
+    r1 = train(_cfg(tmp_path / "a", steps=2, cache_dir=str(cache)), log=lambda *_: None)
+    r2 = train(_cfg(tmp_path / "b", steps=2, cache_dir=str(cache)), log=lambda *_: None)
+    assert r1["encoder_calls"] == 4 and r2["encoder_calls"] == 0
+
+
+def test_atomic_checkpoint_survives_a_crash_mid_write(tmp_path, monkeypatch):
+    train(_cfg(tmp_path, steps=6, ckpt_every=3), log=lambda *_: None, stop_after=3)
+    before = load_file(str(tmp_path / "last" / "model.safetensors"))
+    import xwam_ros.train.checkpoint as ck
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+    monkeypatch.setattr(ck.torch, "save", boom)
+    with pytest.raises(OSError):
+        train(_cfg(tmp_path, steps=6, ckpt_every=3), resume=True, log=lambda *_: None)
+    after = load_file(str(tmp_path / "last" / "model.safetensors"))
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert not list(tmp_path.glob(".tmp_step_*"))
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="sampler"):
+        TrainConfig(sampler="magic").validate()
+    with pytest.raises(ValueError, match="warmup"):
+        TrainConfig(steps=5, warmup=10).validate()
+    with pytest.raises(ValueError, match="unknown fields"):
+        TrainConfig.load(None, ["learning_rate=1"])
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_torchrun_matches_one_process(tmp_path):
+    one = _cfg(tmp_path / "one", steps=3, ckpt_every=3)
+    train(one, log=lambda *_: None)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(_free_port()), "-m", "xwam_ros.train.trainer",
+           *[f"{k}={v}" for k, v in {**BASE, "steps": 3, "ckpt_every": 3, "out_dir": str(tmp_path / "two")}.items()]]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    a = load_file(str(tmp_path / "one" / "last" / "model.safetensors"))
+    b = load_file(str(tmp_path / "two" / "last" / "model.safetensors"))
+    for k in a:
+        assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-6), k
