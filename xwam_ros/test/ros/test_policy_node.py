@@ -198,3 +198,17 @@ def test_parameter_validation(policy):
                 PolicyNode(policy=policy, warm_up=False, context=ctx)
         finally:
             rclpy.shutdown(context=ctx)
+
+
+@pytest.mark.parametrize("harness", [{"execution_mode": "streaming", "enabled": True, "execute_steps": 4}],
+                         indirect=True)
+def test_streaming_mode_replans_while_executing_without_jumps(harness):
+    h = harness
+    assert h.feed_until(lambda: len(h.trajs) >= 3, timeout=30)
+    lim = np.array(h.node.cfg.limits.max_step)
+    for msg, _ in h.trajs:
+        tfs = np.array([p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points])
+        pos = np.array([list(p.positions) for p in msg.points])
+        assert np.all(np.diff(tfs) > 0)
+        assert np.all(np.abs(np.diff(pos, axis=0)) <= 2 * lim + 1e-9)  # merged chunks join without a jump
+    assert h.counter("skipped_while_executing") == 0  # streaming queries again before the chunk ends

@@ -281,7 +281,7 @@ class PolicyNode(Node):
             return
         with self._lock:
             if self.cfg.execution_mode == "streaming":
-                times, safe = self._streamer.merge(safe, times, now)
+                times, safe = self._merge_streaming(targets, times, joints, now)
                 stamp = now
                 self._busy_until = obs_t + self.cfg.execute_steps * self.dt - latency
             else:
@@ -294,6 +294,28 @@ class PolicyNode(Node):
                                      safe[keep], times[keep], stamp, frame_id=self.cfg.base_frame)
         self.traj_pub.publish(msg)
         self.counters["trajectories_sent"] += 1
+
+    def _merge_streaming(self, targets, times, joints, now: float):
+        """Join a new chunk onto the committed plan, then enforce the limits from where the plan is *now*.
+
+        The robot follows the committed plan (JTC with interpolate_from_desired_state), so the rate limits start
+        from the plan's current target, not from the measured joints -- unless the robot has drifted away from the
+        plan (blocked, or not executing), in which case the plan is dropped and everything restarts from the
+        measured state."""
+        pending_t, pending_q = self._streamer.pending(now)
+        if len(pending_t):
+            start = np.array([np.interp(now, self._streamer.times, self._streamer.positions[:, j])
+                              for j in range(self._streamer.positions.shape[1])])
+            if np.any(np.abs(start - joints) > 10 * self.safety.smax):
+                self.counters["plan_reset_drift"] += 1
+                self._streamer.reset()
+                start = joints
+        else:
+            start = joints
+        times, merged = self._streamer.merge(targets, times, now)
+        safe, _ = self.safety.apply(merged, self.dt, start)
+        self._streamer.positions[-len(safe):] = safe  # the plan we commit is the limited one
+        return times, safe
 
     # --- outputs ---------------------------------------------------------------------------------------------------
     def _publish_chunk(self, res, obs_t: float, model_s: float) -> None:
