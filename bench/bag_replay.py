@@ -33,7 +33,7 @@ def main():
         for storage in ("mcap", "sqlite3"):
             bag = tmp / storage
             t = time.perf_counter()
-            write_bag(bag, storage=storage, seconds=a.seconds, fps=30.0, size=(480, 640))
+            write_bag(bag, storage=storage, seconds=a.seconds, fps=30.0, size=(480, 640), render_once=True)
             t_write = time.perf_counter() - t
             t = time.perf_counter()
             rep = replay_observations(bag, setup, (cfg.height, cfg.width), cfg.proprio_dim)

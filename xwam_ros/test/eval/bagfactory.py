@@ -34,7 +34,9 @@ def _time(t):
 
 
 def write_bag(path, storage="mcap", seconds=4.0, fps=10.0, size=(60, 80), joint_names=JOINT_NAMES,
-              stop_camera_at=None, shuffle_stamps=False, cams=CAMS, image_type="sensor_msgs/msg/Image"):
+              stop_camera_at=None, shuffle_stamps=False, cams=CAMS, image_type="sensor_msgs/msg/Image",
+              render_once=False):
+    """``render_once`` reuses the first frame's images (benchmarks at 640x480: ray casting is not what they measure)."""
     rig = CameraRig(*size)
     ts = make_typestore()
     w = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3)
@@ -65,7 +67,7 @@ def write_bag(path, storage="mcap", seconds=4.0, fps=10.0, size=(60, 80), joint_
         qw, qx, qy, qz = mat2quat(T[:3, :3])
         m.pose.orientation.w, m.pose.orientation.x, m.pose.orientation.y, m.pose.orientation.z = qw, qx, qy, qz
         put("/ee_pose", "geometry_msgs/msg/PoseStamped", t, m)
-    frames = {}
+    frames, cache = {}, {}
     for i in order:
         t_log = T0 + len(frames) / fps + 0.01
         t = T0 + i / fps + 0.01
@@ -75,7 +77,10 @@ def write_bag(path, storage="mcap", seconds=4.0, fps=10.0, size=(60, 80), joint_
             if stop_camera_at is not None and c == "sideview" and t - T0 > stop_camera_at:
                 continue
             tp = realsense_topics(c)
-            rgb, depth = rig.render(c, q)
+            key = (c, None if render_once else float(t))
+            if key not in cache:
+                cache[key] = rig.render(c, q)
+            rgb, depth = cache[key]
             h = Header(stamp=_time(t), frame_id=tp["frame_id"])
             info = CameraInfo(header=h, height=size[0], width=size[1])
             info.k = [float(x) for x in rig.K.ravel()]
