@@ -35,6 +35,10 @@ class TrainConfig:
     out_dir: str = "runs/tiny"
     init_from: str = ""  # our checkpoint dir | official X-WAM file/dir (official:<path>) | Wan2.2 dir (wan:<path>)
     cache_dir: str = ""  # latent cache; default <out_dir>/latent_cache
+    vae: str = ""  # LatentCodec directory (diffusers layout); "" = the preset's tiny codec (or init_from's)
+    val_every: int = 0  # steps between validations; 0 = off
+    val_clips: int = 2  # held-out clips (indices after the training clips)
+    val_imagine: bool = False  # also full imagination: PSNR of RGB, AbsRel of depth (slower)
 
     def validate(self) -> "TrainConfig":
         def bad(name, why):
@@ -50,6 +54,8 @@ class TrainConfig:
             bad("lr", "lr and grad_clip must be positive, weight_decay non-negative")
         if not 0 <= self.warmup < self.steps:
             bad("warmup", f"must be in [0, steps={self.steps})")
+        if self.val_every < 0 or self.val_clips < (1 if self.val_every else 0):
+            bad("val_every", "must be >= 0, with val_clips >= 1 when validation is on")
         if not 0 <= self.text_dropout < 1:
             bad("text_dropout", "must be in [0, 1)")
         return self

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
 import time
 from pathlib import Path
 
@@ -20,105 +18,25 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ..geometry.depth import metric_to_inverse_depth
 from ..model.config import get_preset
 from ..model.loss import TrainBatch, training_loss
 from ..model.noise import TimestepSample, sample_timesteps
 from ..model.normalize import Normalizer
 from ..model.policy import XWAMPolicy
+from .distributed import device_for, global_denominator, init_distributed, mean_over_ranks, wrap_model
+from .latent_cache import LatentCache, make_batch
+from .optim import build_optimizer
 from .checkpoint import load_trainer_state, save_training_checkpoint
 from .clips import ProceduralClips
 from .config import TrainConfig
-
-
-# --- distributed ----------------------------------------------------------------------------------------------------
-def init_distributed():
-    """(rank, world_size); initialises the process group under torchrun."""
-    if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    if dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def _global_denominator(world: int):
-    def fn(local: torch.Tensor) -> torch.Tensor:
-        if world == 1:
-            return local
-        total = local.clone()
-        dist.all_reduce(total)
-        return total / world  # DDP averages gradients over ranks: this makes the result the global masked mean
-    return fn
+from .validate import validate
 
 
 # --- data -----------------------------------------------------------------------------------------------------------
-class LatentCache:
-    """Frozen-encoder outputs per clip, computed once and reused across steps, epochs and runs (on disk)."""
-
-    def __init__(self, policy: XWAMPolicy, clips, cache_dir: Path):
-        self.policy, self.clips, self.dir = policy, clips, Path(cache_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.encoder_calls = 0
-        self._mem: dict = {}
-        self._text: dict = {}
-
-    def _codec_key(self) -> str:
-        import hashlib
-        h = hashlib.sha1()
-        for k, v in sorted(self.policy.codec.state_dict().items()):
-            h.update(k.encode())
-            h.update(v.detach().cpu().numpy().tobytes()[:4096])
-        return h.hexdigest()[:12]
-
-    def item(self, i: int) -> dict:
-        if i in self._mem:
-            return self._mem[i]
-        f = self.dir / f"clip_{i:06d}_{self._codec_key()}.pt"
-        if f.is_file():
-            d = torch.load(f, weights_only=True)
-        else:
-            d = self._encode(i)
-            tmp = f.with_suffix(".tmp")
-            torch.save(d, tmp)
-            os.replace(tmp, f)
-        self._mem[i] = d
-        return d
-
-    @torch.no_grad()
-    def _encode(self, i: int) -> dict:
-        self.encoder_calls += 1
-        c = self.policy.config
-        clip = self.clips[i]
-        video = torch.from_numpy(clip.rgb).float().div(127.5).sub(1).permute(0, 4, 1, 2, 3)[None]  # [1,V,3,F,H,W]
-        inv = torch.from_numpy(metric_to_inverse_depth(clip.depth, c.depth_near, c.depth_far))
-        depth = inv[:, None].expand(-1, 3, -1, -1, -1)[None]  # inverse depth as 3-channel pseudo-RGB
-        norm = self.policy.normalizer
-        return {"video": self.policy.codec.encode(video)[0], "depth": self.policy.codec.encode(depth)[0],
-                "actions": torch.from_numpy(norm.normalize_actions(clip.actions)),
-                "states": torch.from_numpy(norm.normalize_states(clip.states)),
-                "action_mask": torch.from_numpy(clip.action_mask), "state_mask": torch.from_numpy(clip.state_mask),
-                "instruction": clip.instruction}
-
-    def text(self, instruction: str) -> torch.Tensor:
-        if instruction not in self._text:
-            self._text[instruction] = self.policy.text_encoder.encode([instruction])[0].detach()
-        return self._text[instruction]
-
-
 def fit_normalizer(clips) -> Normalizer:
     acts = np.concatenate([clips[i].actions for i in range(len(clips))])
     sts = np.concatenate([clips[i].states for i in range(len(clips))])
     return Normalizer.fit(acts, sts, passthrough_state_dims=(3, 4, 5, 6))
-
-
-def make_batch(cache: LatentCache, indices, with_depth: bool) -> TrainBatch:
-    items = [cache.item(int(i)) for i in indices]
-    texts = [cache.text(it["instruction"]) for it in items]
-    n = max(t.shape[0] for t in texts)
-    text = torch.stack([torch.cat([t, t.new_zeros(n - t.shape[0], t.shape[1])]) for t in texts])
-    st = lambda k: torch.stack([it[k] for it in items])  # noqa: E731
-    return TrainBatch(st("video"), st("actions"), st("states"), text, st("action_mask"), st("state_mask"),
-                      st("depth") if with_depth else None)
 
 
 def sample_draws(cfg: TrainConfig, batch: TrainBatch, step: int, global_indices) -> dict:
@@ -138,20 +56,14 @@ def sample_draws(cfg: TrainConfig, batch: TrainBatch, step: int, global_indices)
             "noise": (torch.stack(nv), torch.stack(na), torch.stack(ns)), "text_drop": torch.tensor(drop)}
 
 
-def lr_lambda(cfg: TrainConfig):
-    def f(step):
-        if step < cfg.warmup:
-            return (step + 1) / (cfg.warmup + 1)
-        p = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-        return 0.5 * (1 + math.cos(math.pi * min(p, 1.0)))
-    return f
-
-
 def build_policy(cfg: TrainConfig, clips_cfg=None) -> XWAMPolicy:
     if cfg.init_from and not cfg.init_from.startswith(("official:", "wan:")):
         return XWAMPolicy.from_pretrained(cfg.init_from)
     mcfg = get_preset(cfg.preset, **cfg.model)
     policy = XWAMPolicy.from_config(mcfg, seed=cfg.seed)
+    if cfg.vae:  # e.g. the recipe's reconstruction-trained tiny VAE, or a Wan2.2 VAE in diffusers layout
+        from ..model.vae import LatentCodec
+        policy.codec = LatentCodec.from_pretrained(cfg.vae).eval()
     if cfg.init_from.startswith("official:"):
         from ..model.loading import load_official_xwam
         policy.transformer = load_official_xwam(cfg.init_from[9:], mcfg)[0]
@@ -169,28 +81,27 @@ def train(cfg: TrainConfig, resume: bool = False, log=print, stop_after: int | N
     if cfg.batch_size % world:
         raise ValueError(f"batch_size {cfg.batch_size} is not divisible by {world} processes")
     torch.manual_seed(cfg.seed)
-    device = torch.device(f"cuda:{rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu")
+    device = device_for(rank)
     out = Path(cfg.out_dir)
     policy = build_policy(cfg)
-    mcfg = policy.config
-    clips = ProceduralClips(mcfg, cfg.num_clips, seed=cfg.seed)
+    policy.device = device
+    clips = ProceduralClips(policy.config, cfg.num_clips + cfg.val_clips, seed=cfg.seed)
+    train_ids = list(range(cfg.num_clips))  # clips past num_clips are held out for validation
     if not cfg.init_from:
-        policy.normalizer = fit_normalizer(clips)
+        policy.normalizer = fit_normalizer([clips[i] for i in train_ids])
     cache = LatentCache(policy, clips, Path(cfg.cache_dir or out / "latent_cache"))
-    empty_text = policy.text_encoder.encode([""])[0].detach()
+    empty_text = policy.text_encoder.encode([""])[0].detach().to(device)
     net = policy.transformer.to(device).train()
     net.gradient_checkpointing = cfg.gradient_checkpointing
-    model = torch.nn.parallel.DistributedDataParallel(net) if world > 1 else net
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg))
+    model = wrap_model(net, world, device)
+    opt, sched = build_optimizer(cfg, net.parameters())
     step = 0
     if resume:
         step = load_trainer_state(out / "last", net, opt, sched)
         log(f"[train] resumed at step {step}")
     per_rank = cfg.batch_size // world
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu",
-                                                                                                     enabled=False)
-    metrics_f = out / "metrics.jsonl"
+    # bf16 autocast on GPU only: on this class of CPU bf16 matmuls are slower than fp32
+    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     bar = _bar(cfg.steps, step, rank == 0)
@@ -198,16 +109,15 @@ def train(cfg: TrainConfig, resume: bool = False, log=print, stop_after: int | N
     t_last = time.perf_counter()
     end = min(cfg.steps, stop_after or cfg.steps)
     while step < end:
+        # the global batch is a function of (seed, step) only: identical on every rank and after a resume
         g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-        order = torch.randperm(len(clips), generator=g)  # the global batch: same on every rank
-        global_idx = [int(order[k % len(clips)]) for k in range(cfg.batch_size)]
-        mine = global_idx[rank * per_rank:(rank + 1) * per_rank]
+        order = torch.randperm(len(train_ids), generator=g)
+        global_idx = [train_ids[int(order[k % len(train_ids)])] for k in range(cfg.batch_size)]
         slots = list(range(rank * per_rank, (rank + 1) * per_rank))
-        batch = make_batch(cache, mine, cfg.depth_loss).to(device)
+        batch = make_batch(cache, [global_idx[s] for s in slots], cfg.depth_loss).to(device)
         draws = sample_draws(cfg, batch, step, [step * cfg.batch_size + s for s in slots])
         with amp:
-            losses = training_loss(model, batch, empty_text=empty_text.to(device), denom_fn=_global_denominator(world),
-                                   **draws)
+            losses = training_loss(model, batch, empty_text=empty_text, denom_fn=global_denominator(world), **draws)
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
         gnorm = torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
@@ -216,18 +126,20 @@ def train(cfg: TrainConfig, resume: bool = False, log=print, stop_after: int | N
         step += 1
         row = {"step": step, **{k: float(v.detach()) for k, v in losses.items()}, "lr": sched.get_last_lr()[0],
                "grad_norm": float(gnorm)}
-        if world > 1:
-            t = torch.tensor([row["loss"]])
-            dist.all_reduce(t)
-            row["loss"] = float(t) / world * 1.0
+        row["loss"] = mean_over_ranks(row["loss"], world)
         history.append(row)
         if rank == 0:
             if step % cfg.log_every == 0 or step == cfg.steps:
                 now = time.perf_counter()
                 row["it_per_s"] = cfg.log_every / (now - t_last)
                 t_last = now
-                with open(metrics_f, "a") as fh:
-                    fh.write(json.dumps(row) + "\n")
+                _append(out / "metrics.jsonl", row)
+            if cfg.val_every and (step % cfg.val_every == 0 or step == cfg.steps):
+                val = validate(policy, clips, range(cfg.num_clips, cfg.num_clips + cfg.val_clips),
+                               imagine=cfg.val_imagine, seed=cfg.seed)
+                _append(out / "metrics.jsonl", {"step": step, **val})
+                row.update(val)
+                net.train()
             bar.update(1)
             bar.set_postfix(loss=f"{row['loss']:.4f}")
             if step % cfg.ckpt_every == 0 or step == end:
@@ -237,6 +149,11 @@ def train(cfg: TrainConfig, resume: bool = False, log=print, stop_after: int | N
     bar.close()
     net.eval()
     return {"history": history, "encoder_calls": cache.encoder_calls, "policy": policy}
+
+
+def _append(path: Path, row: dict) -> None:
+    with open(path, "a") as fh:
+        fh.write(json.dumps(row) + "\n")
 
 
 def _bar(total, start, enabled):

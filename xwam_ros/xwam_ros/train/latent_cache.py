@@ -1,0 +1,77 @@
+"""Frozen-encoder outputs cached on disk: every clip's RGB and inverse-depth frames VAE-encoded once (one file per
+clip, named by clip index and a hash of the codec's weights, so a different VAE never reuses stale latents), text
+embeddings cached per instruction. Reused across steps, epochs and runs; the encoder is never called twice for a clip.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+
+from ..geometry.depth import metric_to_inverse_depth
+from ..model.loss import TrainBatch
+
+
+class LatentCache:
+    """Frozen-encoder outputs per clip, computed once and reused across steps, epochs and runs (on disk)."""
+
+    def __init__(self, policy, clips, cache_dir: Path):
+        self.policy, self.clips, self.dir = policy, clips, Path(cache_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.encoder_calls = 0
+        self._mem: dict = {}
+        self._text: dict = {}
+
+    def _codec_key(self) -> str:
+        h = hashlib.sha1()
+        for k, v in sorted(self.policy.codec.state_dict().items()):
+            h.update(k.encode())
+            h.update(v.detach().cpu().numpy().tobytes()[:4096])
+        return h.hexdigest()[:12]
+
+    def item(self, i: int) -> dict:
+        if i in self._mem:
+            return self._mem[i]
+        f = self.dir / f"clip_{i:06d}_{self._codec_key()}.pt"
+        if f.is_file():
+            d = torch.load(f, weights_only=True)
+        else:
+            d = self._encode(i)
+            tmp = f.with_suffix(".tmp")
+            torch.save(d, tmp)
+            os.replace(tmp, f)
+        self._mem[i] = d
+        return d
+
+    @torch.no_grad()
+    def _encode(self, i: int) -> dict:
+        self.encoder_calls += 1
+        c = self.policy.config
+        clip = self.clips[i]
+        video = torch.from_numpy(clip.rgb).float().div(127.5).sub(1).permute(0, 4, 1, 2, 3)[None]  # [1,V,3,F,H,W]
+        inv = torch.from_numpy(metric_to_inverse_depth(clip.depth, c.depth_near, c.depth_far))
+        depth = inv[:, None].expand(-1, 3, -1, -1, -1)[None]  # inverse depth as 3-channel pseudo-RGB
+        norm = self.policy.normalizer
+        return {"video": self.policy.codec.encode(video)[0], "depth": self.policy.codec.encode(depth)[0],
+                "actions": torch.from_numpy(norm.normalize_actions(clip.actions)),
+                "states": torch.from_numpy(norm.normalize_states(clip.states)),
+                "action_mask": torch.from_numpy(clip.action_mask), "state_mask": torch.from_numpy(clip.state_mask),
+                "instruction": clip.instruction}
+
+    def text(self, instruction: str) -> torch.Tensor:
+        if instruction not in self._text:
+            self._text[instruction] = self.policy.text_encoder.encode([instruction])[0].detach()
+        return self._text[instruction]
+
+
+
+def make_batch(cache: LatentCache, indices, with_depth: bool) -> TrainBatch:
+    items = [cache.item(int(i)) for i in indices]
+    texts = [cache.text(it["instruction"]) for it in items]
+    n = max(t.shape[0] for t in texts)
+    text = torch.stack([torch.cat([t, t.new_zeros(n - t.shape[0], t.shape[1])]) for t in texts])
+    st = lambda k: torch.stack([it[k] for it in items])  # noqa: E731
+    return TrainBatch(st("video"), st("actions"), st("states"), text, st("action_mask"), st("state_mask"),
+                      st("depth") if with_depth else None)
