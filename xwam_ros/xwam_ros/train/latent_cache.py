@@ -1,10 +1,12 @@
 """Frozen-encoder outputs cached on disk: every clip's RGB and inverse-depth frames VAE-encoded once (one file per
-clip, named by clip index and a hash of the codec's weights, so a different VAE never reuses stale latents), text
+clip, named by clip index and a hash of the codec's weights, the normalisation stats and the data source, so
+a different VAE or dataset never reuses stale latents), text
 embeddings cached per instruction. Reused across steps, epochs and runs; the encoder is never called twice for a clip.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -23,9 +25,19 @@ class LatentCache:
         self.encoder_calls = 0
         self._mem: dict = {}
         self._text: dict = {}
+        self._key = None  # hash of the codec weights, computed once per run
 
     def _codec_key(self) -> str:
+        if self._key is None:
+            self._key = self._hash_codec()
+        return self._key
+
+    def _hash_codec(self) -> str:
         h = hashlib.sha1()
+        # the cached actions/states are normalised and the clips come from a seeded source: both are in the key,
+        # so changing the data (seed, clip count -> stats) never reuses stale entries
+        h.update(json.dumps(self.policy.normalizer.to_dict(), sort_keys=True, default=str).encode())
+        h.update(f"{type(self.clips).__name__}:{getattr(self.clips, 'seed', '')}".encode())
         for k, v in sorted(self.policy.codec.state_dict().items()):
             h.update(k.encode())
             h.update(v.detach().cpu().numpy().tobytes()[:4096])
