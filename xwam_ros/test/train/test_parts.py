@@ -63,3 +63,24 @@ def test_validation_config_errors():
         TrainConfig(val_every=5, val_clips=0).validate()
     with pytest.raises(ValueError, match="batch_size"):
         TrainConfig(batch_size=0).validate()
+
+
+def test_latent_cache_encodes_each_clip_once_across_runs(tmp_path):
+    """Counts calls on the real codec object (its encode wrapped by a counter), across two cache instances."""
+    from xwam_ros.model.policy import XWAMPolicy
+    from xwam_ros.train.latent_cache import LatentCache
+
+    policy = XWAMPolicy.from_config(get_preset("tiny"))
+    clips = ProceduralClips(policy.config, 2)
+    calls = []
+    real = policy.codec.encode
+    policy.codec.encode = lambda video: calls.append(video.shape) or real(video)
+    first = LatentCache(policy, clips, tmp_path)
+    a = [first.item(i) for i in (0, 1, 0, 1)]
+    assert len(calls) == 4  # RGB + depth per clip, once
+    second = LatentCache(policy, clips, tmp_path)
+    b = [second.item(i) for i in (1, 0)]
+    assert len(calls) == 4 and torch.equal(a[1]["video"], b[0]["video"]) and torch.equal(a[0]["depth"], b[1]["depth"])
+    policy.codec.vae.decoder.conv_out.weight.data.add_(1.0)  # a different VAE must not reuse the entries
+    LatentCache(policy, clips, tmp_path).item(0)
+    assert len(calls) == 6
