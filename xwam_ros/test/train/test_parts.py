@@ -61,6 +61,8 @@ def test_recipe_vae_learns_to_reconstruct_and_the_trainer_uses_it(tmp_path):
 def test_validation_config_errors():
     with pytest.raises(ValueError, match="val_every"):
         TrainConfig(val_every=5, val_clips=0).validate()
+    with pytest.raises(ValueError, match="data"):
+        TrainConfig(data="/some/dataset").validate()
     with pytest.raises(ValueError, match="batch_size"):
         TrainConfig(batch_size=0).validate()
 

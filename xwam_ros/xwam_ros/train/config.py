@@ -43,6 +43,8 @@ class TrainConfig:
     def validate(self) -> "TrainConfig":
         def bad(name, why):
             raise ValueError(f"TrainConfig.{name}: {why}")
+        if self.data != "procedural":  # refuse rather than silently train on the built-in clips
+            bad("data", f"only 'procedural' is supported until data/dataset.py lands, got {self.data!r}")
         if self.sampler not in SAMPLERS:
             bad("sampler", f"must be one of {SAMPLERS}, got {self.sampler!r}")
         if not 0 <= self.p_clean <= 1:
