@@ -47,7 +47,8 @@ def _delegate(module: str, func: str):
 TOOLS = {"record": ("xwam_ros.ros.recorder", "record_main", "record a bag of the evaluation topic set"),
          "eval": ("xwam_ros.eval.replay", "eval_main", "offline bag replay evaluation"),
          "train": ("xwam_ros.train.trainer", "train_main", "train or fine-tune X-WAM"),
-         "generate": ("xwam_ros.data.generate", "generate_main", "generate simulator demonstrations")}
+         "generate": ("xwam_ros.data.generate", "generate_main", "generate simulator demonstrations"),
+         "recipe": ("xwam_ros.train.recipe", "recipe_main", "demos -> tiny VAE -> stats -> tiny X-WAM, one command")}
 
 
 def main(argv=None) -> int:
