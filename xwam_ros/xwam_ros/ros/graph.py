@@ -68,7 +68,7 @@ class Graph:
     def shutdown(self) -> None:
         ex = getattr(self, "executor", None)
         if ex is not None:
-            ex.shutdown(timeout_sec=2.0)
+            ex.shutdown()  # waits for running callbacks, so none touches a destroyed entity
         if getattr(self, "_thread", None) is not None and self._thread.is_alive():
             self._thread.join(timeout=5.0)
         for n in reversed(self.nodes):
