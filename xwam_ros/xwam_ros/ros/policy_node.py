@@ -94,7 +94,7 @@ class PolicyNode(Node):
         self.counters = defaultdict(int)
         self.last_error = ""
         self.latency = {k: deque(maxlen=100) for k in ("sync_wait", "convert", "model", "publish", "obs_to_action",
-                                                      "imagine")}
+                                                      "imagine", "imagine_model")}
         self._joint_state = None
         self._ee_pose = None
         self._infos = {}
@@ -358,6 +358,8 @@ class PolicyNode(Node):
     def _imagine(self, res, built, obs_t: float) -> None:
         t0 = time.perf_counter()
         imag = self.policy.continue_imagination(res)
+        t_model = time.perf_counter()
+        self.latency["imagine_model"].append(t_model - t0)
         mc = self.policy.config
         frame_dt = mc.action_num * self.dt
         Ks = [f.K for f in built.frames]
