@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")  # 1.5 MB frames across processes
 os.environ.setdefault("ROS_DOMAIN_ID", str(70 + os.getpid() % 20))
 
 import numpy as np  # noqa: E402
@@ -92,6 +93,21 @@ def cloud_rate(node, seconds=5.0):
     return n / (time.perf_counter() - t0), npts
 
 
+def run_cameras(rate: float, duration: float) -> None:
+    """--role cameras: the camera publisher alone, as a separate process (like a real camera driver)."""
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    cams = Cameras(ctx, rate)
+    ex = MultiThreadedExecutor(num_threads=1, context=ctx)
+    ex.add_node(cams)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < duration:
+        ex.spin_once(timeout_sec=0.05)
+    ex.shutdown()
+    cams.destroy_node()
+    rclpy.shutdown(context=ctx)
+
+
 def main():
     if os.environ.get("XWAM_BENCH_TRACE"):
         import faulthandler
@@ -99,13 +115,23 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=float, default=60.0)
     ap.add_argument("--rate", type=float, default=30.0)
+    ap.add_argument("--cameras", choices=("process", "inprocess"), default="inprocess",
+                    help="publish camera frames in the node's process (default) or from a separate process; on 2 cores the separate publisher competes with the model for CPU")
+    ap.add_argument("--role", default="bench", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.role == "cameras":
+        return run_cameras(a.rate, a.duration)
     ctx = rclpy.Context()
     rclpy.init(args=ros_args(share_file("config", "policy.yaml"),
                              {"imagine": False, "publish_observed_cloud": False, "max_observation_age": 5.0}),
                context=ctx)
     node = PolicyNode(context=ctx)
-    cams = Cameras(ctx, a.rate)
+    cam_proc = None
+    if a.cameras == "process":
+        import subprocess
+        cam_proc = subprocess.Popen([sys.executable, __file__, "--role", "cameras", "--rate", str(a.rate),
+                                     "--duration", str(a.duration + 30)], env=os.environ.copy())
+    cams = Cameras(ctx, a.rate) if a.cameras == "inprocess" else Node("bench_cloud", context=ctx)
     ex = MultiThreadedExecutor(num_threads=3, context=ctx)
     ex.add_node(node)
     ex.add_node(cams)
@@ -120,6 +146,9 @@ def main():
         c0 = c
     st = node.status()
     lat = {k: list(v) for k, v in node.latency.items()}
+    if cam_proc is not None:
+        cam_proc.terminate()
+        cam_proc.wait(10)
     rate, npts = cloud_rate(cams)
     ex.shutdown()
     th.join(3)
@@ -138,7 +167,7 @@ def main():
                  "p50_ms": round(float(np.median(overhead)) * 1e3, 2) if overhead else None,
                  "p95_ms": round(float(np.percentile(overhead, 95)) * 1e3, 2) if overhead else None})
     print(table(rows, ["stage", "p50_ms", "p95_ms"]))
-    extra = {"duration_s": a.duration, "camera_rate_hz": a.rate, "image": "640x480 rgb8 + 16UC1, 3 cameras",
+    extra = {"duration_s": a.duration, "camera_rate_hz": a.rate, "cameras": a.cameras, "image": "640x480 rgb8 + 16UC1, 3 cameras",
              "queries": st["counters"].get("queries", 0), "sync": st["sync"],
              "cpu_pct_mean": round(float(np.mean([s[1] for s in steady])), 1),
              "rss_mb_start": round(steady[0][2], 1), "rss_mb_end": round(steady[-1][2], 1),
