@@ -74,6 +74,10 @@ def test_exact_prediction_gives_exact_metrics(bag, setup, model_cfg, tmp_path):
     assert on_disk["complete"] and len(on_disk["queries"]) == 4
     assert (tmp_path / "out" / "report.md").read_text().startswith("# Replay evaluation")
     assert (tmp_path / "out" / "error_vs_horizon.png").is_file()
+    import cv2
+    strip = cv2.imread(str(tmp_path / "out" / "frames_q0.png"))
+    h = strip.shape[0] // 4  # 2 static views x (predicted, recorded)
+    assert np.array_equal(strip[:h], strip[h:2 * h])  # exact prediction: predicted row == recorded row
 
 
 def test_metrics_move_the_right_way_under_corruption(bag, setup, model_cfg, tmp_path):

@@ -328,6 +328,10 @@ def evaluate_bag(bag, setup, predictor, out_dir, model_cfg, stride: int = 10, im
             if imagine and pred.rgb is not None:
                 q["imagination"] = imagination_metrics(step, pred, rep, setup, frame_dt, model_cfg.depth_near,
                                                        model_cfg.depth_far)
+                if len(result["queries"]) < 3:  # a few side-by-side strips for the report
+                    from .report import frames_strip
+                    q["frames_png"] = frames_strip(step, pred, rep, setup, frame_dt,
+                                                   out / f"frames_q{len(result['queries'])}.png")
             result["queries"].append(q)
             result["summary"] = summarise(result["queries"], setup)
             _atomic_json(out / "results.json", result)

@@ -38,6 +38,25 @@ def line_plot(series: dict, path, title: str, xlabel: str, ylabel: str, size=(64
     cv2.imwrite(str(path), img)
 
 
+def frames_strip(step, pred, rep, setup, frame_dt: float, path) -> str:
+    """Predicted (top) vs recorded (bottom) frames of the static views, one column per future step."""
+    times = np.array([s.t for s in rep.steps])
+    rows = []
+    for v, cam in enumerate(setup.cameras):
+        if cam.kind != "static":
+            continue
+        top, bottom = [], []
+        for f in range(1, pred.rgb.shape[1]):
+            i = int(np.argmin(np.abs(times - (step.t + f * frame_dt))))
+            top.append(pred.rgb[v, f])
+            bottom.append(rep.steps[i].built.obs.rgb[v])
+        rows += [np.concatenate(top, axis=1), np.concatenate(bottom, axis=1)]
+    img = np.concatenate(rows, axis=0)
+    img = cv2.resize(img, (img.shape[1] * 2, img.shape[0] * 2), interpolation=cv2.INTER_NEAREST)
+    cv2.imwrite(str(path), img[..., ::-1])
+    return Path(path).name
+
+
 def write_report(result: dict, out: Path) -> Path:
     s = result.get("summary", {})
     lines = [f"# Replay evaluation of `{result['bag']}`", "",
@@ -68,6 +87,10 @@ def write_report(result: dict, out: Path) -> Path:
         line_plot({f"query {i}": c for i, c in enumerate(chamfers[:6])}, out / "chamfer_vs_step.png",
                   "Chamfer distance vs future step", "future step", "m")
         lines += ["", "![chamfer](chamfer_vs_step.png)"]
+    strips = [q["frames_png"] for q in result["queries"] if q.get("frames_png")]
+    if strips:
+        lines += ["", "Predicted (upper row of each pair) vs recorded (lower row) static-camera frames per future step:"]
+        lines += [f"![frames]({p})" for p in strips]
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
