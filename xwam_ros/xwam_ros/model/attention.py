@@ -38,7 +38,9 @@ def sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return out.transpose(1, 2).flatten(2)
 
 
-class SelfAttention(nn.Module):
+class _Projections(nn.Module):
+    """The q/k/v/o projections and q/k RMSNorms every Wan attention layer has (original parameter names)."""
+
     def __init__(self, dim: int, num_heads: int, eps: float):
         super().__init__()
         self.num_heads = num_heads
@@ -48,6 +50,9 @@ class SelfAttention(nn.Module):
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         return x.unflatten(-1, (self.num_heads, -1))
+
+
+class SelfAttention(_Projections):
 
     def project(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
         """Post-RoPE q, k and v, each [B, L, H, d] (in the weight dtype)."""
@@ -65,15 +70,8 @@ class SelfAttention(nn.Module):
         return (out, kv) if return_kv else out
 
 
-class CrossAttention(nn.Module):
+class CrossAttention(_Projections):
     """Text cross-attention; `text_kv` computes the (cacheable) keys and values of a context once."""
-
-    def __init__(self, dim: int, num_heads: int, eps: float):
-        super().__init__()
-        self.num_heads = num_heads
-        self.q, self.k, self.v, self.o = (nn.Linear(dim, dim) for _ in range(4))
-        self.norm_q = RMSNorm(dim, eps)
-        self.norm_k = RMSNorm(dim, eps)
 
     def text_kv(self, context: torch.Tensor):
         k = self.norm_k(linear(self.k, context)).unflatten(-1, (self.num_heads, -1))
