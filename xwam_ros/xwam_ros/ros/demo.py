@@ -49,6 +49,8 @@ def run_demo(duration: float = 60.0, out_dir="outputs/demo", config_file=None, m
     from xwam_interfaces.msg import ImaginedFuture
     rec_node.create_subscription(ImaginedFuture, "/xwam_policy/imagined/future",
                                  lambda m: last_future.__setitem__("msg", m), QoSProfile(depth=2))
+    rec_node.create_subscription(PointCloud2, "/xwam_policy/observed/points",
+                                 lambda m: last_future.__setitem__("observed", m), qos_profile_sensor_data)
     graph.add_node(rec_node)
     graph.start()
     pn = graph.policy_node
@@ -77,7 +79,8 @@ def run_demo(duration: float = 60.0, out_dir="outputs/demo", config_file=None, m
         graph.shutdown()
     png = out / "imagined_cloud.png"
     if "msg" in last_future:
-        snapshot([read_xyzrgb(c) for c in last_future["msg"].clouds], png)
+        observed = read_xyzrgb(last_future["observed"]) if "observed" in last_future else None
+        snapshot([read_xyzrgb(c) for c in last_future["msg"].clouds], png, observed=observed)
     summary = {"bag": str(bag), "png": str(png) if png.exists() else None, "recorded_messages": recorder.counts,
                "arm_moved_m": float(np.linalg.norm(q1[:3] - q0[:3])), **status}
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))

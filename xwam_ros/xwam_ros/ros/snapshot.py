@@ -31,10 +31,14 @@ def splat(points: np.ndarray, colors: np.ndarray, T_base_cam: np.ndarray, hw=(36
     return img
 
 
-def snapshot(step_clouds: list, path, center=(0.0, 0.0, 0.05)) -> None:
-    """step_clouds: [(points, colors)] per future step; writes a two-panel PNG (front and top-down)."""
+def snapshot(step_clouds: list, path, center=(0.0, 0.0, 0.05), observed=None) -> None:
+    """step_clouds: [(points, colors)] per future step; ``observed`` (points, colors) is drawn dimmed for context.
+    Writes a two-panel PNG (oblique and top-down)."""
     n = len(step_clouds)
     pts, cols = [], []
+    if observed is not None and len(observed[0]):
+        pts.append(observed[0])
+        cols.append((observed[1].astype(np.float32) * 0.35).astype(np.uint8))
     for k, (p, c) in enumerate(step_clouds):
         tint = k / max(n - 1, 1)
         c = (c.astype(np.float32) * (1 - 0.5 * tint) + np.array([255, 140, 0]) * 0.5 * tint).astype(np.uint8)
@@ -45,6 +49,6 @@ def snapshot(step_clouds: list, path, center=(0.0, 0.0, 0.05)) -> None:
     views = [look_at([0.9, -0.5, 0.7], center), look_at([0.0, 0.0, 1.3], center, up=(1, 0, 0))]
     panels = [splat(p, c, T) for T in views]
     img = np.concatenate(panels, axis=1)
-    cv2.putText(img, f"imagined 4D future: {n} steps (observed colours -> orange = later)", (8, 20),
+    cv2.putText(img, f"imagined 4D future: {n} steps (later = more orange); observed scene dimmed", (8, 20),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
     cv2.imwrite(str(path), img[..., ::-1])
