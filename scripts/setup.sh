@@ -17,6 +17,7 @@ fi
 "$V/bin/pip" install -q -r requirements.txt
 if [ -f requirements-sim.txt ]; then
   "$V/bin/pip" install -q -r requirements-sim.txt
+  "$V/bin/pip" install -q --no-deps robosuite==1.5.2
 fi
 "$V/bin/pip" install -q --no-deps -e xwam_ros
 

@@ -15,7 +15,8 @@ setup(
         (os.path.join('share', package_name, 'launch'), glob('launch/*.launch.py')),
         (os.path.join('share', package_name, 'config'), glob('config/*.yaml')),
         (os.path.join('share', package_name, 'rviz'), glob('rviz/*.rviz')),
-    ],
+    ] + [(os.path.join('share', package_name, os.path.dirname(f)), [f])
+         for f in glob('models/**/*', recursive=True) if os.path.isfile(f)],
     package_data={package_name: ['assets/**/*']},
     include_package_data=True,
     install_requires=['setuptools'],
@@ -30,6 +31,7 @@ setup(
             'xwam-ros = xwam_ros.cli:main',
             'policy_node = xwam_ros.ros.policy_node:main',
             'camera_source = xwam_ros.ros.camera_source:main',
+            'sim_robot = xwam_ros.ros.sim_robot:main',
         ],
     },
 )

@@ -8,7 +8,8 @@ import time
 
 def _demo(a):
     from .ros.demo import run_demo
-    s = run_demo(duration=a.duration, out_dir=a.out, config_file=a.config, max_imaginations=a.max_imaginations)
+    s = run_demo(duration=a.duration, out_dir=a.out, config_file=a.config, max_imaginations=a.max_imaginations,
+                 episodes=a.episodes)
     return 0 if s["counters"].get("queries", 0) > 0 else 1
 
 
@@ -25,7 +26,7 @@ def _run(a):
         overrides["use_sim_time"] = True
     g = Graph(a.config or share_file("config", "policy.yaml"), sim=a.sim, overrides=overrides,
               namespace=a.namespace).start()
-    print(f"[xwam-ros] running ({'with' if a.sim else 'without'} camera source); Ctrl-C to stop")
+    print(f"[xwam-ros] running ({'with' if a.sim else 'without'} the simulated robot); Ctrl-C to stop")
     try:
         t0 = time.monotonic()
         while not a.duration or time.monotonic() - t0 < a.duration:
@@ -47,7 +48,9 @@ def _delegate(module: str, func: str):
 TOOLS = {"record": ("xwam_ros.ros.recorder", "record_main", "record a bag of the evaluation topic set"),
          "eval": ("xwam_ros.eval.replay", "eval_main", "offline bag replay evaluation"),
          "train": ("xwam_ros.train.trainer", "train_main", "train or fine-tune X-WAM"),
-         "generate": ("xwam_ros.data.generate", "generate_main", "generate simulator demonstrations"),
+         "sim-demos": ("xwam_ros.sim.rollout", "demos_main", "scripted-expert demonstrations in the simulator"),
+         "sim-eval": ("xwam_ros.sim.evaluate", "eval_main", "closed-loop success of a checkpoint in the simulator"),
+         "convert": ("xwam_ros.data.convert", "convert_main", "datasets: bags / official X-WAM layout <-> episodes"),
          "recipe": ("xwam_ros.train.recipe", "recipe_main", "demos -> tiny VAE -> stats -> tiny X-WAM, one command")}
 
 
@@ -63,8 +66,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="xwam-ros", description="X-WAM world-action model as a ROS 2 policy. "
                                 f"Tools: {', '.join(TOOLS)} (pass --help after them).")
     sub = p.add_subparsers(dest="cmd")
-    d = sub.add_parser("demo", help="built-in default: camera source + policy, writes an MCAP and a PNG")
-    d.add_argument("--duration", type=float, default=60.0, help="seconds to run (default 60)")
+    d = sub.add_parser("demo", help="built-in default: simulated Panda + shipped policy for a few episodes; "
+                                    "prints success and latency, writes an MCAP and a PNG")
+    d.add_argument("--episodes", type=int, default=3, help="simulated episodes to run (default 3)")
+    d.add_argument("--duration", type=float, default=600.0, help="stop after this many seconds (default 600)")
     d.add_argument("--max-imaginations", type=int, default=0, help="stop after this many imagined futures")
     d.add_argument("--out", default="outputs/demo", help="output directory")
     d.add_argument("--config", default=None, help="parameter YAML (default: the package's config/policy.yaml)")
@@ -72,7 +77,7 @@ def main(argv=None) -> int:
     r = sub.add_parser("run", help="the launch file's graph in one process")
     r.add_argument("--config", default=None, help="parameter YAML (default: config/policy.yaml)")
     r.add_argument("--checkpoint", default="", help="checkpoint directory")
-    r.add_argument("--sim", action="store_true", help="also start the camera source")
+    r.add_argument("--sim", action="store_true", help="also start the config's simulated robot (sim_node)")
     r.add_argument("--use-sim-time", action="store_true", help="follow /clock (bag replay)")
     r.add_argument("--namespace", default="", help="namespace of the nodes")
     r.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0 = until Ctrl-C)")

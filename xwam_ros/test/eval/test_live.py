@@ -21,7 +21,7 @@ from xwam_ros.ros.recorder import recorder_topics
 from xwam_ros.ros.recording import BagRecorder
 from xwam_ros.ros.sync import ApproxSynchronizer
 
-CONFIG = share_file("config", "policy.yaml")
+CONFIG = share_file("config", "gantry.yaml")
 
 
 def _spin(ctx, nodes):

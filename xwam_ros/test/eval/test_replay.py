@@ -16,7 +16,7 @@ from xwam_ros.ros.graph import share_file
 
 @pytest.fixture(scope="module")
 def setup():
-    return load_setup(share_file("config", "policy.yaml"))
+    return load_setup(share_file("config", "gantry.yaml"))
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from xwam_ros.sim.procedural import HOME
 def test_graph_end_to_end_moves_the_arm_and_publishes_realsense_topics():
     cfg = get_preset("tiny", view_names=("agentview", "sideview", "eye_in_hand"), action_steps=4, video_steps=8)
     policy = XWAMPolicy.from_config(cfg, seed=1)
-    g = Graph(share_file("config", "policy.yaml"), sim=True, policy=policy,
+    g = Graph(share_file("config", "gantry.yaml"), sim=True, policy=policy,
               overrides={"enabled": True, "imagine": False, "max_observation_age": 2.0})
     got = {}
     probe = Node("probe", context=g.context)

@@ -15,7 +15,7 @@ def _load(name):
     return values, cams
 
 
-@pytest.mark.parametrize("name", ["policy.yaml", "example_3cam_arm.yaml"])
+@pytest.mark.parametrize("name", ["policy.yaml", "gantry.yaml", "example_3cam_arm.yaml"])
 def test_shipped_configs_validate(name):
     cfg = validate(*_load(name))
     assert len(cfg.cameras) == 3 and cfg.limits is not None
@@ -27,7 +27,7 @@ def test_every_parameter_is_documented():
 
 
 def test_bad_values_name_the_parameter():
-    values, cams = _load("policy.yaml")
+    values, cams = _load("gantry.yaml")
     for key, bad, match in (("execution_mode", "sometimes", "execution_mode"), ("control_rate", 0.0, "control_rate"),
                             ("max_velocity", [1.0], "max_velocity"), ("joint_names", ["a"], "joint_names")):
         v = dict(values, **{key: bad})

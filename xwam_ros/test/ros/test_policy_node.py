@@ -23,7 +23,7 @@ from xwam_ros.ros.pointcloud2 import read_xyzrgb
 from xwam_ros.ros.policy_node import PolicyNode
 from xwam_ros.sim.procedural import default_boxes
 
-CONFIG = share_file("config", "policy.yaml")
+CONFIG = share_file("config", "gantry.yaml")
 
 
 @pytest.fixture(scope="module")

@@ -178,7 +178,7 @@ class PolicyPredictor:
         res = self.policy.policy(step.built.obs, seed=self.seed + self.n)
         self.n += 1
         targets, ee = decode_targets(res.actions, self.policy.config.action_space, step.state, step.joints,
-                                     self.setup.ik)
+                                     self.setup.ik, self.policy.config.gripper_action)
         pred = Prediction(targets, ee, latency=res.latency, steps={"action_steps": res.action_steps})
         if self.imagine:
             im = self.policy.continue_imagination(res)

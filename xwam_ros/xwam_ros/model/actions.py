@@ -56,3 +56,22 @@ def decode_joint_actions(actions: np.ndarray, current: np.ndarray, mode: str = "
     if mode == "delta":
         return current[None] + np.cumsum(actions, axis=0)
     raise ValueError(f"joint action mode must be 'absolute' or 'delta', got {mode!r}")
+
+
+def encode_ee_deltas(states: np.ndarray, gripper: np.ndarray | None = None) -> np.ndarray:
+    """The inverse of ``decode_ee_deltas``: [T, >=8] measured states -> [T, 7] deltas taking state t to t + 1.
+
+    The last row holds still. ``gripper`` [T] gives absolute gripper commands; without it the gripper dim is the
+    change of the measured gripper state (the delta convention)."""
+    from transforms3d.axangles import mat2axangle
+    s = np.asarray(states, np.float64)
+    out = np.zeros((len(s), 7))
+    out[:-1, :3] = s[1:, :3] - s[:-1, :3]
+    for t in range(len(s) - 1):
+        axis, angle = mat2axangle(quat2mat(s[t + 1, 3:7]) @ quat2mat(s[t, 3:7]).T)
+        out[t, 3:6] = axis * angle
+    if gripper is None:
+        out[:-1, 6] = s[1:, 7] - s[:-1, 7]
+    else:
+        out[:, 6] = np.asarray(gripper, np.float64)
+    return out.astype(np.float32)

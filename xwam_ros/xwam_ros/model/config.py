@@ -44,6 +44,7 @@ class XWAMConfig:
     cfg_scale: float = 1.0  # 1 = conditional only (the paper's setting)
     action_dt: float = 0.05  # seconds between consecutive actions (RoboCasa: 20 Hz)
     action_space: str = "ee_delta"  # "ee_delta" | "joint"
+    gripper_action: str = "delta"  # the gripper dim of EE actions: a change ("delta", X-WAM) or a command ("absolute")
     # Depth targets are inverse depth mapped linearly to [-1, 1] over this metric range (metres):
     # x = 2 (1/d - 1/far) / (1/near - 1/far) - 1, near -> +1, far -> -1 (geometry/depth.py). The paper does not
     # state its range; fixing it per robot keeps predicted depth metric.
@@ -145,6 +146,8 @@ class XWAMConfig:
             bad("action_steps", f"({self.action_steps}) must not exceed video_steps ({self.video_steps})")
         if not 0 < self.depth_near < self.depth_far:
             bad("depth_near", f"need 0 < depth_near < depth_far, got {self.depth_near}, {self.depth_far}")
+        if self.gripper_action not in ("delta", "absolute"):
+            bad("gripper_action", f"must be 'delta' or 'absolute', got {self.gripper_action!r}")
         if self.action_space not in ("ee_delta", "joint"):
             bad("action_space", f"must be 'ee_delta' or 'joint', got {self.action_space!r}")
         if not self.action_dt > 0:

@@ -9,6 +9,7 @@ call's depth latent is decoded -- and decodes RGB and inverse depth through the 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -235,6 +236,12 @@ class XWAMPolicy:
         imag = self.continue_imagination(res)
         imag.states[0] = obs.state
         return imag
+
+    def set_action_steps(self, action_steps: int) -> None:
+        """Switch between ANS's asynchronous inference (few action calls) and the synchronous baseline
+        (``action_steps == video_steps``: actions follow the video's full schedule)."""
+        self.config = dataclasses.replace(self.config, action_steps=int(action_steps)).validate()
+        self.schedule = AsyncSchedule(self.config.video_steps, self.config.action_steps, self.config.shift)
 
     def describe(self) -> str:
         c = self.config

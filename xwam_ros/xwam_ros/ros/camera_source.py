@@ -34,15 +34,16 @@ def _t(stamp) -> float:
 class TrajectoryFollower:
     """Joint-space trajectory playback with joint_trajectory_controller timing semantics (no rclpy)."""
 
-    def __init__(self, q0: np.ndarray):
+    def __init__(self, q0: np.ndarray, names=JOINT_NAMES):
         self.q = np.array(q0, float)
+        self.names = list(names)
         self._times = None
         self._points = None
         self.received = 0
 
     def set(self, names, stamp_s: float, tfs: np.ndarray, positions: np.ndarray, now_s: float) -> str | None:
-        if list(names) != list(JOINT_NAMES):
-            return f"trajectory joints {list(names)} do not match {list(JOINT_NAMES)}"
+        if list(names) != self.names:
+            return f"trajectory joints {list(names)} do not match {self.names}"
         if len(tfs) == 0 or np.any(np.diff(tfs) <= 0):
             return "trajectory is empty or time_from_start is not strictly increasing"
         start = now_s if stamp_s == 0 else stamp_s

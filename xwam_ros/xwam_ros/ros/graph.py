@@ -32,21 +32,65 @@ def ros_args(config_file=None, overrides: dict | None = None) -> list:
     return args
 
 
+def sim_node_of(config_file) -> str:
+    """Which simulated robot a parameter file is written for: ``sim_node`` under ``/**`` (default sim_robot)."""
+    if not config_file:
+        return "sim_robot"
+    params = (yaml.safe_load(Path(config_file).read_text()) or {}).get("/**", {}).get("ros__parameters", {})
+    node = params.get("sim_node", "sim_robot")
+    if node not in ("sim_robot", "camera_source"):
+        raise ValueError(f"{config_file}: sim_node must be sim_robot or camera_source, got {node!r}")
+    return node
+
+
+class SimRobotProcess:
+    """The robosuite robot as its own process (as a real robot's drivers are): MuJoCo stepping and rendering then
+    never compete with the model for this process's interpreter lock."""
+
+    def __init__(self, config_file=None, overrides: dict | None = None, namespace: str = ""):
+        import os
+        import subprocess
+        os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")  # camera images between processes
+        args = ros_args(config_file, overrides)
+        if namespace:
+            args += ["-r", f"__ns:=/{namespace.strip('/')}"]
+        env = {**os.environ, "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl"), "LP_NUM_THREADS": "1"}
+        self.proc = subprocess.Popen([sys.executable, "-m", "xwam_ros.ros.sim_robot", *args], env=env)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except Exception:
+                self.proc.kill()
+
+
 class Graph:
-    """Camera source (optional) + policy node (+ any extra nodes) in one rclpy context."""
+    """Simulated robot (optional) + policy node (+ any extra nodes) in one rclpy context.
+
+    ``sim``: the config's simulated robot (``sim_node``): the procedural gantry's camera source runs in this
+    process, the robosuite robot in a child process."""
 
     def __init__(self, config_file=None, sim: bool = True, overrides: dict | None = None, namespace: str = "",
-                 policy=None):
+                 policy=None, sim_overrides: dict | None = None):
         from .camera_source import CameraSource
         from .policy_node import PolicyNode
 
+        if sim and sim_node_of(config_file) == "sim_robot":
+            import os  # before this process's DDS participant exists: camera images cross processes
+            os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
         self.context = rclpy.Context()
         rclpy.init(args=ros_args(config_file, overrides), context=self.context)
         self.nodes = []
+        self.camera = self.sim_process = None
         try:
-            if sim:
+            if sim and sim_node_of(config_file) == "camera_source":
                 self.camera = CameraSource(context=self.context, namespace=namespace)
                 self.nodes.append(self.camera)
+            elif sim:
+                self.sim_process = SimRobotProcess(config_file, {**(overrides or {}), **(sim_overrides or {})},
+                                                   namespace)
             self.policy_node = PolicyNode(policy=policy, context=self.context, namespace=namespace)
             self.nodes.append(self.policy_node)
         except Exception:
@@ -66,6 +110,8 @@ class Graph:
         return self
 
     def shutdown(self) -> None:
+        if getattr(self, "sim_process", None) is not None:
+            self.sim_process.stop()
         ex = getattr(self, "executor", None)
         if ex is not None:
             ex.shutdown()  # waits for running callbacks, so none touches a destroyed entity

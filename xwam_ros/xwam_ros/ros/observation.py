@@ -50,7 +50,7 @@ def convert_camera(name: str, color_msg, depth_msg, info_msg, out_hw, min_valid_
                                    f"colour image is {src[1]}x{src[0]}")
         rgb = image_to_rgb(color_msg, f"{name} colour", out_hw)
         depth = depth_to_metres(depth_msg, f"{name} depth", out_hw)
-        K = scale_intrinsics(K, src, tuple(out_hw))
+        K = scale_intrinsics(K, src, tuple(out_hw)) if out_hw is not None else K  # None: native size
     except ImageConversionError as exc:
         raise ObservationError(f"camera {name}: {exc}") from exc
     valid = np.isfinite(depth).mean()

@@ -32,6 +32,8 @@ NODE_PARAMS = {
     "video_steps": (50, "Denoising calls for the full imagined video (the paper uses 50)."),
     "imagine": (True, "After the action chunk, continue the same denoising to the full imagined 4D future and "
                       "publish it (point clouds, images, end-effector path)."),
+    "imagine_every": (1, "Imagine after every N-th query only: imagination holds the worker, so on a slow CPU "
+                         "imagining every query delays the next action chunk."),
     "instruction": ("", "Task instruction; the ~/instruction topic (std_msgs/String) overrides it at run time."),
     "camera_names": (["agentview", "sideview", "eye_in_hand"], "Cameras in the model's view order."),
     "joint_state_topic": ("/joint_states", "sensor_msgs/JointState of the arm."),
@@ -40,8 +42,9 @@ NODE_PARAMS = {
                                 "'joints': state = joint_names positions."),
     "ee_pose_topic": ("/ee_pose", "geometry_msgs/PoseStamped of the end effector in the base frame."),
     "gripper_joint": ("gripper", "Joint whose position is the gripper state."),
-    "ik": ("gantry", "How end-effector targets become joint targets: 'gantry' (joints are x y z roll pitch yaw "
-                     "gripper, as the built-in camera source's arm), or 'none' (publish poses only)."),
+    "ik": ("gantry", "How end-effector targets become controller targets: 'cartesian' (the controller takes x y z "
+                     "roll pitch yaw gripper: a Cartesian controller, or the simulated Panda), 'gantry' (the same "
+                     "for the procedural gantry's joints), or 'none' (publish poses only)."),
     "base_frame": ("base_link", "Frame of published clouds, poses and markers."),
     "controller_topic": ("/arm_controller/joint_trajectory", "joint_trajectory_controller input topic."),
     "execution_mode": ("chunk", "'chunk': execute the whole chunk, then query again (the paper's benchmarks); "
@@ -113,18 +116,19 @@ def validate(values: dict, cameras: list) -> NodeConfig:
     _check(v["execution_mode"] in ("chunk", "streaming"), "execution_mode", f"must be chunk|streaming, got "
                                                                            f"{v['execution_mode']!r}")
     _check(v["state_source"] in ("ee_pose", "joints"), "state_source", "must be ee_pose|joints")
-    _check(v["ik"] in ("gantry", "none"), "ik", "must be gantry|none")
+    _check(v["ik"] in ("cartesian", "gantry", "none"), "ik", "must be cartesian|gantry|none")
     _check(v["dtype"] in ("float32", "bfloat16"), "dtype", "must be float32|bfloat16")
     _check(1 <= v["action_steps"] <= v["video_steps"], "action_steps", "must be in [1, video_steps]")
     _check(v["control_rate"] > 0, "control_rate", "must be positive")
+    _check(v["imagine_every"] >= 1, "imagine_every", "must be >= 1")
     _check(v["sync_slop"] > 0, "sync_slop", "must be positive")
     _check(v["sync_queue_size"] >= 1, "sync_queue_size", "must be >= 1")
     _check(0 <= v["min_valid_depth"] <= 1, "min_valid_depth", "must be in [0, 1]")
     _check(v["execute_steps"] >= 1 and v["overlap_steps"] >= 0, "execute_steps", "must be >= 1 (overlap >= 0)")
     _check(len(v["joint_names"]) > 0, "joint_names", "must not be empty")
     _check(len(cameras) > 0, "camera_names", "at least one camera is needed")
-    if v["ik"] == "gantry":
-        _check(len(v["joint_names"]) == 7, "joint_names", "the gantry IK needs 7 joints (x y z roll pitch yaw gripper)")
+    if v["ik"] in ("cartesian", "gantry"):
+        _check(len(v["joint_names"]) == 7, "joint_names", f"ik={v['ik']} needs 7 axes (x y z roll pitch yaw gripper)")
     for cam in cameras:
         _check(cam.kind in ("static", "wrist"), f"cameras.{cam.name}.kind", f"must be static|wrist, got {cam.kind!r}")
         _check(cam.extrinsic.shape == (4, 4) and np.allclose(cam.extrinsic[3], [0, 0, 0, 1]),

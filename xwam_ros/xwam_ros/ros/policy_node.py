@@ -58,6 +58,14 @@ def _pose(T: np.ndarray) -> Pose:
     return p
 
 
+def resolve_checkpoint(path: str):
+    """``builtin:<name>``: a checkpoint shipped in the package's models/ directory; anything else is a path."""
+    if path.startswith("builtin:"):
+        from .graph import share_file
+        return share_file("models", path[len("builtin:"):])
+    return path
+
+
 def load_policy(cfg, camera_kinds, logger=None):
     """The model for this node: a checkpoint, or a random tiny model (demo/test) shaped to the camera set."""
     import torch
@@ -68,7 +76,7 @@ def load_policy(cfg, camera_kinds, logger=None):
     device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if cfg.dtype == "bfloat16" else torch.float32
     if cfg.checkpoint:
-        policy = XWAMPolicy.from_pretrained(cfg.checkpoint, device=device, dtype=dtype)
+        policy = XWAMPolicy.from_pretrained(resolve_checkpoint(cfg.checkpoint), device=device, dtype=dtype)
         if policy.config.num_views != len(cfg.cameras):
             raise ParameterError(f"parameter 'camera_names': {len(cfg.cameras)} cameras but the checkpoint expects "
                                  f"{policy.config.num_views} views {list(policy.config.view_names)}")
@@ -258,12 +266,13 @@ class PolicyNode(Node):
         for k, v in (("sync_wait", received_s - obs_t), ("convert", t1 - t0), ("model", t2 - t1),
                      ("publish", t3 - t2), ("obs_to_action", t3 - obs_t)):
             self.latency[k].append(v)
-        if self.cfg.imagine:
+        if self.cfg.imagine and (self._query - 1) % self.cfg.imagine_every == 0:
             self._imagine(res, built, obs_t)
 
     def _targets(self, res, state, joints):
         """Absolute joint targets [K, J] (or None when no IK) and absolute EE poses [K, 8] for EE models."""
-        return decode_targets(res.actions, self.policy.config.action_space, state, joints, self.cfg.ik)
+        return decode_targets(res.actions, self.policy.config.action_space, state, joints, self.cfg.ik,
+                              self.policy.config.gripper_action)
 
     def _execute(self, targets, joints, obs_t: float, latency: float) -> None:
         if latency > self.cfg.limits.max_inference_s:
@@ -437,8 +446,9 @@ class PolicyNode(Node):
 
     def destroy_node(self):
         self._running = False
-        self.slot.put(None)
-        self._worker.join(timeout=5.0)
+        if hasattr(self, "slot"):  # absent when construction failed (bad parameters, unreadable checkpoint)
+            self.slot.put(None)
+            self._worker.join(timeout=5.0)
         return super().destroy_node()
 
 

@@ -14,8 +14,10 @@ from ..model.noise import SAMPLERS
 class TrainConfig:
     preset: str = "tiny"
     model: dict = field(default_factory=dict)  # XWAMConfig overrides
-    data: str = "procedural"  # "procedural" (built-in clips) or a dataset directory (issue 4)
-    num_clips: int = 16
+    data: str = "procedural"  # "procedural" (built-in clips) or an episode dataset directory (data/episodes.py)
+    num_clips: int = 16  # procedural data only
+    val_episodes: int = 4  # dataset data: the last N episodes are held out for validation
+    clip_stride: int = 0  # dataset data: steps between clip starts; 0 = the model's action_num
     sampler: str = "ans"  # ans | independent | synchronous
     p_clean: float = 0.5
     batch_size: int = 4  # global; split evenly over processes
@@ -43,8 +45,10 @@ class TrainConfig:
     def validate(self) -> "TrainConfig":
         def bad(name, why):
             raise ValueError(f"TrainConfig.{name}: {why}")
-        if self.data != "procedural":  # refuse rather than silently train on the built-in clips
-            bad("data", f"only 'procedural' is supported until data/dataset.py lands, got {self.data!r}")
+        if self.data != "procedural" and not (Path(self.data) / "meta.json").is_file():
+            bad("data", f"must be 'procedural' or an episode dataset directory with meta.json, got {self.data!r}")
+        if self.val_episodes < 0 or self.clip_stride < 0:
+            bad("val_episodes", "val_episodes and clip_stride must be >= 0")
         if self.sampler not in SAMPLERS:
             bad("sampler", f"must be one of {SAMPLERS}, got {self.sampler!r}")
         if not 0 <= self.p_clean <= 1:

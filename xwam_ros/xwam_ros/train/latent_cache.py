@@ -37,11 +37,18 @@ class LatentCache:
         # the cached actions/states are normalised and the clips come from a seeded source: both are in the key,
         # so changing the data (seed, clip count -> stats) never reuses stale entries
         h.update(json.dumps(self.policy.normalizer.to_dict(), sort_keys=True, default=str).encode())
-        h.update(f"{type(self.clips).__name__}:{getattr(self.clips, 'seed', '')}".encode())
+        h.update(f"{type(self.clips).__name__}:{getattr(self.clips, 'cache_key', getattr(self.clips, 'seed', ''))}".encode())
         for k, v in sorted(self.policy.codec.state_dict().items()):
             h.update(k.encode())
             h.update(v.detach().cpu().numpy().tobytes()[:4096])
         return h.hexdigest()[:12]
+
+    def warm(self, indices, show: bool = True) -> None:
+        """Encode (or load) every clip once, in index order: dataset clips come episode by episode, so each
+        episode file is read once instead of once per sampled clip."""
+        from tqdm import tqdm
+        for i in tqdm(sorted(indices), desc="latent cache", disable=not show):
+            self.item(int(i))
 
     def item(self, i: int) -> dict:
         if i in self._mem:

@@ -1,15 +1,16 @@
-"""One command from a seed to a small trained policy checkpoint (target: about an hour on 2 CPU cores).
+"""One command from a seed to the tiny policy checkpoint the built-in demo ships (about an hour on 2 CPU cores).
 
-    xwam-ros recipe --out runs/recipe --seed 0            # full
-    python -m xwam_ros.train.recipe --out /tmp/r --smoke   # minutes
+    xwam-ros recipe --out runs/recipe --seed 0            # full: simulator demos -> VAE -> X-WAM
+    xwam-ros recipe --out /tmp/r --smoke                  # every stage for a few steps (minutes)
 
 Stages (timed, written to ``<out>/recipe.json``):
-1. demos: scripted expert reach-and-grasp clips rendered from the built-in simulator scene (``train/clips.py``);
+1. demos: the scripted expert in the robosuite Lift simulator, recorded as an episode dataset (``sim/rollout.py``);
+   ``--data DIR`` reuses an existing dataset instead (e.g. converted from your robot's bags);
 2. VAE: a tiny member of the Wan2.2 VAE family (``LatentCodec.tiny``: the same AutoencoderKLWan code path as the
    5B's VAE) trained for reconstruction on the demos' RGB and inverse-depth frames, then its per-channel latent
    mean/std measured and stored in its config (as Wan2.2's latents_mean/std);
-3. normalisation stats (q01/q99) of the demos' actions and states;
-4. the tiny X-WAM trained with ANS through the normal trainer; ``<out>/run/last`` is the policy checkpoint.
+3. normalisation stats (q01/q99, symmetric for actions) of the training episodes (saved with the checkpoint);
+4. the tiny X-WAM trained through the normal trainer (ANS unless ``--sampler``); ``<out>/run/last`` is the policy.
 """
 from __future__ import annotations
 
@@ -24,12 +25,11 @@ import torch
 from ..geometry.depth import metric_to_inverse_depth
 from ..model.config import get_preset
 from ..model.vae import LatentCodec
-from .clips import ProceduralClips
 from .config import TrainConfig
-from .trainer import fit_normalizer, train
+from .trainer import dataset_overrides, make_clips, train
 
-FULL = dict(num_clips=48, vae_steps=300, steps=3000, batch_size=8)
-SMOKE = dict(num_clips=4, vae_steps=4, steps=6, batch_size=4)
+FULL = dict(episodes=200, vae_steps=1200, steps=3000, batch_size=16)
+SMOKE = dict(episodes=4, vae_steps=4, steps=6, batch_size=4)
 
 
 def clip_videos(cfg, clip) -> torch.Tensor:
@@ -40,14 +40,15 @@ def clip_videos(cfg, clip) -> torch.Tensor:
 
 
 def train_vae(cfg, clips, steps: int, seed: int, out: Path, batch: int = 2, lr: float = 1e-3, frames: int = 5,
-              log=print) -> Path:
+              max_clips: int = 192, log=print) -> Path:
     """Reconstruction training (MSE + a small KL) of LatentCodec.tiny's AutoencoderKLWan; saves a diffusers dir.
 
     Steps see random ``frames``-long (1 + 4k) windows: the causal VAE's first-frame and temporal paths are both
     trained at about half the cost of full clips (a step on 9 frames takes ~7 s on a busy 2-core CPU)."""
     codec = LatentCodec.tiny(cfg, seed=seed)
     vae = codec.vae.train().requires_grad_(True)
-    data = torch.cat([clip_videos(cfg, clips[i]) for i in range(len(clips))])
+    pick = np.random.default_rng(seed).permutation(len(clips))[:max_clips]  # bounded memory for large datasets
+    data = torch.cat([clip_videos(cfg, clips[int(i)]) for i in sorted(pick)])
     opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.01)
     g = torch.Generator().manual_seed(seed)
     for step in range(steps):
@@ -72,34 +73,52 @@ def train_vae(cfg, clips, steps: int, seed: int, out: Path, batch: int = 2, lr: 
     return out
 
 
-def run_recipe(out: Path, seed: int, num_clips: int, vae_steps: int, steps: int, batch_size: int, log=print) -> dict:
+def run_recipe(out: Path, seed: int, episodes: int, vae_steps: int, steps: int, batch_size: int,
+               data: Path | None = None, sampler: str = "ans", vae: Path | None = None,
+               cache_dir: Path | None = None, log=print) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = get_preset("tiny")
-    times = {}
+    times, demo_summary = {}, None
     t = time.perf_counter()
-    clips = ProceduralClips(cfg, num_clips, seed=seed)
-    demos = [clips[i] for i in range(num_clips)]
+    if data is None:
+        from ..sim.rollout import generate
+        data = out / "demos"
+        demo_summary = generate(data, episodes, seed=seed, workers=2, log=log)
     times["demos_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    vae_dir = train_vae(cfg, demos, vae_steps, seed, out / "vae", log=log)
-    times["vae_s"] = time.perf_counter() - t
-    norm = fit_normalizer(demos)
-    (out / "normalization.json").write_text(json.dumps(norm.to_dict(), indent=1))
-    t = time.perf_counter()
-    tcfg = TrainConfig(preset="tiny", num_clips=num_clips, batch_size=batch_size, steps=steps,
-                       warmup=max(1, min(100, steps // 10)), seed=seed, out_dir=str(out / "run"), vae=str(vae_dir),
+    tcfg = TrainConfig(preset="tiny", data=str(data), sampler=sampler, batch_size=batch_size, steps=steps,
+                       warmup=max(1, min(200, steps // 10)), seed=seed, out_dir=str(out / "run"),
                        log_every=max(1, min(50, steps // 2)), ckpt_every=max(1, min(1000, steps)),
-                       val_every=max(1, steps // 4), val_clips=2).validate()
-    res = train(tcfg, log=log)
+                       val_every=max(1, steps // 4), val_clips=8, val_episodes=min(8, max(1, episodes // 10)),
+                       lr=1e-3, text_dropout=0.0, cache_dir=str(cache_dir or out / "latent_cache"))
+    mcfg = get_preset("tiny", **dataset_overrides(tcfg))
+    t = time.perf_counter()
+    if vae is None:
+        clips, train_ids, _ = make_clips(tcfg, mcfg)
+        vae = train_vae(mcfg, _Subset(clips, train_ids), vae_steps, seed, out / "vae", log=log)
+    times["vae_s"] = time.perf_counter() - t
+    tcfg.vae = str(vae)
+    t = time.perf_counter()
+    res = train(tcfg.validate(), log=log)
     times["train_s"] = time.perf_counter() - t
     h = res["history"]
-    summary = {"seed": seed, "num_clips": num_clips, "vae_steps": vae_steps, "steps": steps,
-               "batch_size": batch_size, **{k: round(v, 2) for k, v in times.items()},
+    summary = {"seed": seed, "data": str(data), "episodes": episodes, "vae_steps": vae_steps, "steps": steps,
+               "batch_size": batch_size, "sampler": sampler, **{k: round(v, 2) for k, v in times.items()},
                "loss_first": h[0]["loss"], "loss_last": float(np.mean([r["loss"] for r in h[-10:]])),
-               "checkpoint": str(out / "run" / "last")}
+               "validation": {k: v for k, v in h[-1].items() if k.startswith("val/")},
+               "demos": demo_summary, "checkpoint": str(out / "run" / "last")}
     (out / "recipe.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+class _Subset:
+    def __init__(self, clips, ids):
+        self.clips, self.ids = clips, list(ids)
+
+    def __len__(self):
+        return len(self.ids)
+
+    def __getitem__(self, i):
+        return self.clips[self.ids[i]]
 
 
 def recipe_main(argv=None) -> int:
@@ -107,12 +126,17 @@ def recipe_main(argv=None) -> int:
     ap.add_argument("--out", default="runs/recipe")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--smoke", action="store_true", help="a few steps of every stage (minutes)")
+    ap.add_argument("--data", default=None, help="an existing episode dataset (skips demo generation)")
+    ap.add_argument("--vae", default=None, help="an already trained VAE directory (skips VAE training)")
+    ap.add_argument("--sampler", default="ans", help="ans | independent | synchronous (the Table 4 ablation)")
+    ap.add_argument("--cache-dir", default=None, help="latent cache (share it between runs on the same data + VAE)")
     for k, v in FULL.items():
         ap.add_argument(f"--{k.replace('_', '-')}", type=int, default=None, help=f"default {v} ({SMOKE[k]} smoke)")
     a = ap.parse_args(argv)
     base = SMOKE if a.smoke else FULL
     kw = {k: getattr(a, k) if getattr(a, k) is not None else v for k, v in base.items()}
-    summary = run_recipe(Path(a.out), a.seed, **kw)
+    summary = run_recipe(Path(a.out), a.seed, **kw, data=Path(a.data) if a.data else None, sampler=a.sampler,
+                         vae=Path(a.vae) if a.vae else None, cache_dir=Path(a.cache_dir) if a.cache_dir else None)
     print(json.dumps(summary, indent=1))
     return 0
 

@@ -39,6 +39,36 @@ def fit_normalizer(clips) -> Normalizer:
     return Normalizer.fit(acts, sts, passthrough_state_dims=(3, 4, 5, 6))
 
 
+def make_clips(cfg: TrainConfig, model_cfg):
+    """(clip source, training clip ids, validation clip ids). Validation never sees a training episode."""
+    if cfg.data == "procedural":
+        clips = ProceduralClips(model_cfg, cfg.num_clips + cfg.val_clips, seed=cfg.seed)
+        return clips, list(range(cfg.num_clips)), list(range(cfg.num_clips, cfg.num_clips + cfg.val_clips))
+    from ..data.clips import EpisodeClips
+    clips = EpisodeClips(cfg.data, model_cfg, stride=cfg.clip_stride or None)
+    n = len(clips.episode_ids)
+    if cfg.val_episodes >= n:
+        raise ValueError(f"val_episodes={cfg.val_episodes} leaves no training episode ({n} in {cfg.data})")
+    train_ids = clips.clips_of(range(n - cfg.val_episodes))
+    held = clips.clips_of(range(n - cfg.val_episodes, n))
+    # spread the validation clips over the held-out episodes and over time within them
+    val_ids = [held[int(k)] for k in np.linspace(0, len(held) - 1, min(cfg.val_clips, len(held)))] if held else []
+    return clips, train_ids, val_ids
+
+
+def fit_stats(cfg: TrainConfig, clips, train_ids) -> Normalizer:
+    """q01/q99 statistics of the training data (every step of every training episode for datasets)."""
+    if cfg.data == "procedural":
+        return fit_normalizer([clips[i] for i in train_ids])
+    from ..data.clips import dataset_arrays
+    n = len(clips.episode_ids) - cfg.val_episodes
+    acts, sts = dataset_arrays(cfg.data, range(n))
+    mc = clips.cfg
+    acts = np.pad(acts, ((0, 0), (0, mc.action_dim - acts.shape[1])))
+    sts = np.pad(sts, ((0, 0), (0, mc.proprio_dim - sts.shape[1])))
+    return Normalizer.fit(acts, sts, passthrough_state_dims=(3, 4, 5, 6))
+
+
 def sample_draws(cfg: TrainConfig, batch: TrainBatch, step: int, global_indices) -> dict:
     """Per-sample timesteps, noise and text dropout from generators keyed by (seed, step, global index)."""
     ts, nv, na, ns, drop = [], [], [], [], []
@@ -56,10 +86,20 @@ def sample_draws(cfg: TrainConfig, batch: TrainBatch, step: int, global_indices)
             "noise": (torch.stack(nv), torch.stack(na), torch.stack(ns)), "text_drop": torch.tensor(drop)}
 
 
+def dataset_overrides(cfg: TrainConfig) -> dict:
+    """What the dataset itself says about the robot: control rate, camera kinds, action conventions."""
+    if cfg.data == "procedural":
+        return {}
+    from ..data.episodes import EpisodeDataset
+    m = EpisodeDataset(cfg.data).meta
+    return {"action_dt": 1.0 / m.fps, "view_names": tuple(m.view_names), "view_kinds": tuple(m.view_kinds),
+            "action_space": m.action_space, "gripper_action": m.gripper_action}
+
+
 def build_policy(cfg: TrainConfig, clips_cfg=None) -> XWAMPolicy:
     if cfg.init_from and not cfg.init_from.startswith(("official:", "wan:")):
         return XWAMPolicy.from_pretrained(cfg.init_from)
-    mcfg = get_preset(cfg.preset, **cfg.model)
+    mcfg = get_preset(cfg.preset, **{**dataset_overrides(cfg), **cfg.model})
     policy = XWAMPolicy.from_config(mcfg, seed=cfg.seed)
     if cfg.vae:  # e.g. the recipe's reconstruction-trained tiny VAE, or a Wan2.2 VAE in diffusers layout
         from ..model.vae import LatentCodec
@@ -85,11 +125,14 @@ def train(cfg: TrainConfig, resume: bool = False, log=print, stop_after: int | N
     out = Path(cfg.out_dir)
     policy = build_policy(cfg)
     policy.device = device
-    clips = ProceduralClips(policy.config, cfg.num_clips + cfg.val_clips, seed=cfg.seed)
-    train_ids = list(range(cfg.num_clips))  # clips past num_clips are held out for validation
+    clips, train_ids, val_ids = make_clips(cfg, policy.config)
     if not cfg.init_from:
-        policy.normalizer = fit_normalizer([clips[i] for i in train_ids])
+        policy.normalizer = fit_stats(cfg, clips, train_ids)
     cache = LatentCache(policy, clips, Path(cfg.cache_dir or out / "latent_cache"))
+    if rank == 0:
+        cache.warm(list(train_ids) + list(val_ids))
+    if world > 1:
+        dist.barrier()  # the other ranks then load every clip from disk
     empty_text = policy.text_encoder.encode([""])[0].detach().to(device)
     net = policy.transformer.to(device).train()
     net.gradient_checkpointing = cfg.gradient_checkpointing
@@ -135,7 +178,7 @@ def train(cfg: TrainConfig, resume: bool = False, log=print, stop_after: int | N
                 t_last = now
                 _append(out / "metrics.jsonl", row)
             if cfg.val_every and (step % cfg.val_every == 0 or step == cfg.steps):
-                val = validate(policy, clips, range(cfg.num_clips, cfg.num_clips + cfg.val_clips),
+                val = validate(policy, clips, val_ids,
                                imagine=cfg.val_imagine, seed=cfg.seed)
                 _append(out / "metrics.jsonl", {"step": step, **val})
                 row.update(val)

@@ -1,0 +1,108 @@
+"""Training clips cut from dataset episodes, in the layout ``train/clips.py`` defines.
+
+A clip starting at step s holds frames s, s + n, ..., s + (F - 1) n (n = ``action_num``, the paper's frame_skip 4),
+the F states at those frames and the K = n (F - 1) actions from s. Past the end of an episode the last frame is
+repeated and the arm holds still, so the model also learns to stop once the task is done. Images are resized to
+the model size exactly as the live node resizes camera messages (``ros/convert.resize_rgbd``: area for colour,
+nearest for depth), so training and deployment see the same pixels.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..ros.convert import resize_rgbd
+from ..train.clips import Clip
+from .episodes import DatasetError, Episode, EpisodeDataset
+
+
+def hold_action(last: np.ndarray, gripper_action: str) -> np.ndarray:
+    """No motion; an absolute gripper command keeps its last value, a gripper delta is zero."""
+    a = np.zeros_like(last)
+    if gripper_action == "absolute" and last.shape[0] >= 7:
+        a[6] = last[6]
+    return a
+
+
+class EpisodeClips(torch.utils.data.Dataset):
+    """Every ``stride``-th start of every episode of a dataset directory, as model-size clips."""
+
+    def __init__(self, root: Path, cfg, stride: int | None = None, episodes: list[int] | None = None):
+        self.data = EpisodeDataset(root)
+        self.cfg = cfg
+        meta = self.data.meta
+        if list(meta.view_names) != list(cfg.view_names):
+            raise DatasetError(f"{root}: dataset views {list(meta.view_names)} differ from the model's "
+                               f"{list(cfg.view_names)} (same names, same order)")
+        if len(meta.action_names) > cfg.action_dim or len(meta.state_names) > cfg.proprio_dim:
+            raise DatasetError(f"{root}: {len(meta.action_names)} action / {len(meta.state_names)} state dims do "
+                               f"not fit the model's {cfg.action_dim} / {cfg.proprio_dim}")
+        self.stride = stride or cfg.action_num
+        self.episode_ids = list(range(len(self.data))) if episodes is None else list(episodes)
+        self.index = []  # (episode, start)
+        for e in self.episode_ids:
+            n = self._length(e)
+            self.index += [(e, s) for s in range(0, max(1, n - cfg.action_num), self.stride)]
+        h = hashlib.sha1(f"{Path(root).resolve()}|{self.stride}|{self.episode_ids}".encode())
+        for f in self.data.files:
+            st = f.stat()
+            h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+        self.cache_key = h.hexdigest()[:12]  # LatentCache: new data never reuses stale latents
+        self._cached = (None, None)
+
+    def _length(self, e: int) -> int:
+        with np.load(self.data.files[e]) as z:
+            return int(z["states"].shape[0])
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def episode(self, e: int) -> Episode:
+        if self._cached[0] != e:  # clips are read in episode order: keep the last episode in memory
+            self._cached = (e, self.data[e])
+        return self._cached[1]
+
+    def clips_of(self, episodes) -> list[int]:
+        keep = set(episodes)
+        return [i for i, (e, _) in enumerate(self.index) if e in keep]
+
+    def __getitem__(self, i: int) -> Clip:
+        e, s = self.index[i]
+        return cut_clip(self.episode(e), s, self.cfg, self.data.meta.gripper_action)
+
+
+def cut_clip(ep: Episode, start: int, cfg, gripper_action: str = "absolute") -> Clip:
+    T = ep.length
+    frames = np.minimum(start + np.arange(cfg.num_frames) * cfg.action_num, T - 1)
+    hw = (cfg.height, cfg.width)
+    rgb = np.empty((ep.rgb.shape[0], cfg.num_frames, *hw, 3), np.uint8)
+    depth = np.empty((ep.rgb.shape[0], cfg.num_frames, *hw), np.float32)
+    for v in range(ep.rgb.shape[0]):
+        for f, t in enumerate(frames):
+            rgb[v, f], depth[v, f], _ = resize_rgbd(ep.rgb[v, t], ep.depth[v, t], ep.K[v], hw)
+    steps = np.arange(start, start + cfg.num_actions)
+    acts = ep.actions[np.minimum(steps, T - 1)].copy()
+    acts[steps >= T - 1] = hold_action(ep.actions[-1], gripper_action)
+    A, S = ep.actions.shape[1], ep.states.shape[1]
+    action_mask = np.zeros(cfg.action_dim, np.float32)
+    action_mask[:A] = 1
+    state_mask = np.zeros(cfg.proprio_dim, np.float32)
+    state_mask[:S] = 1
+    return Clip(rgb, np.nan_to_num(depth, nan=cfg.depth_far),
+                np.pad(acts, ((0, 0), (0, cfg.action_dim - A))).astype(np.float32),
+                np.pad(ep.states[frames], ((0, 0), (0, cfg.proprio_dim - S))).astype(np.float32),
+                ep.instruction, action_mask, state_mask)
+
+
+def dataset_arrays(root: Path, episodes=None) -> tuple[np.ndarray, np.ndarray]:
+    """All actions and states of the chosen episodes (for normalisation statistics), without touching images."""
+    data = EpisodeDataset(root)
+    acts, sts = [], []
+    for e in (range(len(data)) if episodes is None else episodes):
+        with np.load(data.files[e]) as z:
+            acts.append(z["actions"])
+            sts.append(z["states"])
+    return np.concatenate(acts), np.concatenate(sts)

@@ -1,0 +1,186 @@
+"""xwam_sim_robot: the robosuite Panda (``sim/robosuite_env.py``) behind the topics a real robot cell has.
+
+Publishes per view ``/<view>/color/image_raw`` (rgb8), ``/<view>/aligned_depth_to_color/image_raw`` (16UC1 mm) and
+``/<view>/color/camera_info`` (the simulator's real intrinsics), ``/joint_states`` and ``/ee_pose`` (grip site, in
+``base_frame``), and executes ``trajectory_msgs/JointTrajectory`` on the controller topic. The arm is commanded in
+Cartesian space, like a Cartesian impedance controller: the trajectory's "joints" are x y z roll pitch yaw gripper
+(``ik: cartesian`` on the policy side), timed like joint_trajectory_controller. Between trajectories the arm holds.
+
+Episodes: ``episodes`` seeded resets (seed ``seed + e``); an episode ends at the first success or after
+``max_episode_steps``; the result goes out on ``/sim/episode_result`` (std_msgs/String, JSON, reliable +
+transient local) and the policy's ``reset`` service is called so no chunk of the old episode runs in the next.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import PoseStamped
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Header, String
+from std_srvs.srv import Trigger
+from transforms3d.euler import euler2mat, quat2euler
+from scipy.spatial.transform import Rotation
+from trajectory_msgs.msg import JointTrajectory
+
+from .camera_source import TrajectoryFollower, _t
+from .convert import depth_to_image_msg, rgb_to_image_msg
+from .params import realsense_topics
+
+AXES = ("x", "y", "z", "roll", "pitch", "yaw", "gripper")
+RESULT_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def state_to_axes(state: np.ndarray) -> np.ndarray:
+    """[xyz, quat wxyz, gripper] -> [x, y, z, roll, pitch, yaw, gripper] (the controller's axes)."""
+    state = np.asarray(state, np.float64)  # transforms3d's mat2euler rejects float32 under numpy 2
+    return np.array([*state[:3], *quat2euler(state[3:7]), state[7]])
+
+
+def axes_to_target(q: np.ndarray) -> np.ndarray:
+    """Controller axes -> SimEnv target [xyz, rotvec, gripper]."""
+    return np.concatenate([q[:3], Rotation.from_matrix(euler2mat(*q[3:6])).as_rotvec(), [q[6]]])
+
+
+def camera_info(K: np.ndarray, h: int, w: int, header) -> CameraInfo:
+    info = CameraInfo(header=header, height=h, width=w, distortion_model="plumb_bob")
+    info.k = [float(x) for x in np.asarray(K).ravel()]
+    info.d = [0.0] * 5
+    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    info.p = [K[0, 0], 0.0, K[0, 2], 0.0, 0.0, K[1, 1], K[1, 2], 0.0, 0.0, 0.0, 1.0, 0.0]
+    return info
+
+
+class SimRobotNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("xwam_sim_robot", **kwargs)
+        d = lambda name, default, desc: self.declare_parameter(  # noqa: E731
+            name, default, ParameterDescriptor(description=desc)).value
+        from ..sim.robosuite_env import SimConfig, SimEnv
+        self.rate = d("control_rate", 20.0, "Simulator steps per second (robosuite control frequency).")
+        self.camera_every = d("camera_every", 2, "Publish the cameras every N control steps.")
+        self.base_frame = d("base_frame", "world", "Frame of /ee_pose and of the trajectories' Cartesian axes.")
+        controller = d("controller_topic", "/arm_controller/joint_trajectory", "Trajectory input topic.")
+        self.episodes = d("episodes", 0, "Episodes to run (0 = until stopped).")
+        self.seed = d("sim_seed", 10_000, "Episode e is reset with seed sim_seed + e.")
+        self.max_steps = d("max_episode_steps", 200, "Control steps before an episode counts as failed.")
+        self.lookahead = d("lookahead_steps", 1, "Track the trajectory this many steps ahead (impedance lag).")
+        self.policy_reset = d("policy_reset_service", "/xwam_policy/reset", "Trigger called at every new episode.")
+        task = d("task", "Lift", "robosuite task: Lift or Stack.")
+        size = d("render_size", 128, "Square camera resolution (pixels).")
+        self.env = SimEnv(SimConfig(task=task, render_size=size, horizon=self.max_steps + 50), seed=self.seed)
+        self.views = list(self.env.cfg.view_names)
+        self._lock = threading.Lock()
+        self.pubs = {}
+        for v in self.views:
+            t = realsense_topics(v)
+            self.pubs[v] = (self.create_publisher(Image, t["color_topic"], qos_profile_sensor_data),
+                            self.create_publisher(Image, t["depth_topic"], qos_profile_sensor_data),
+                            self.create_publisher(CameraInfo, t["info_topic"], qos_profile_sensor_data),
+                            t["frame_id"])
+        self.joint_pub = self.create_publisher(JointState, "/joint_states", 10)
+        self.ee_pub = self.create_publisher(PoseStamped, "/ee_pose", 10)
+        self.result_pub = self.create_publisher(String, "/sim/episode_result", RESULT_QOS)
+        self.create_subscription(JointTrajectory, controller, self._on_trajectory, 10)
+        self.reset_client = self.create_client(Trigger, self.policy_reset)
+        self.results, self.episode, self.rejected = [], 0, 0
+        self.finished = False
+        self._start_episode()
+        self.create_timer(1.0 / self.rate, self._tick)
+
+    # --- episodes --------------------------------------------------------------------------------------------------
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _start_episode(self) -> None:
+        self.frame = self.env.reset(seed=self.seed + self.episode)
+        self.follower = TrajectoryFollower(state_to_axes(self.frame.state), AXES)
+        self.episode_start = self._now()
+        if self.reset_client.service_is_ready():
+            self.reset_client.call_async(Trigger.Request())
+
+    def _end_episode(self) -> None:
+        r = {"episode": self.episode, "seed": self.seed + self.episode, "success": bool(self.frame.success),
+             "steps": self.env.t, "seconds": self._now() - self.episode_start}
+        self.results.append(r)
+        self.result_pub.publish(String(data=json.dumps(r)))
+        self.get_logger().info(f"episode {self.episode}: {'SUCCESS' if r['success'] else 'failure'} "
+                               f"after {r['steps']} steps")
+        self.episode += 1
+        if self.episodes and self.episode >= self.episodes:
+            self.finished = True
+        else:
+            self._start_episode()
+
+    # --- control ---------------------------------------------------------------------------------------------------
+    def _on_trajectory(self, msg: JointTrajectory) -> None:
+        now = self._now()
+        stamp = _t(msg.header.stamp)
+        if stamp and stamp < self.episode_start:  # planned from an observation of the previous episode
+            self.rejected += 1
+            return
+        tfs = np.array([_t(p.time_from_start) for p in msg.points])
+        pos = np.array([list(p.positions) for p in msg.points]) if msg.points else np.zeros((0, len(AXES)))
+        with self._lock:
+            err = self.follower.set(msg.joint_names, stamp, tfs, pos, now)
+        if err:
+            self.rejected += 1
+            self.get_logger().error(f"rejected trajectory: {err}", throttle_duration_sec=2.0)
+
+    def _tick(self) -> None:
+        if self.finished:
+            return
+        now = self._now()
+        with self._lock:
+            q = self.follower.step(now + self.lookahead / self.rate)
+        self.frame = self.env.step(axes_to_target(q))
+        self._publish(self.frame)
+        if self.frame.success or self.env.t >= self.max_steps:
+            self._end_episode()
+
+    def _publish(self, f) -> None:
+        stamp = self.get_clock().now().to_msg()
+        axes = state_to_axes(f.state)
+        self.joint_pub.publish(JointState(header=Header(stamp=stamp), name=list(AXES),
+                                          position=[float(x) for x in axes]))
+        ee = PoseStamped(header=Header(stamp=stamp, frame_id=self.base_frame))
+        ee.pose.position.x, ee.pose.position.y, ee.pose.position.z = (float(x) for x in f.state[:3])
+        o = ee.pose.orientation
+        o.w, o.x, o.y, o.z = (float(x) for x in f.state[3:7])
+        self.ee_pub.publish(ee)
+        if f.t % self.camera_every:
+            return
+        for v, (pc, pd, pi, frame_id) in self.pubs.items():
+            header = Header(stamp=stamp, frame_id=frame_id)  # one stamp per frameset (hardware sync)
+            h, w = f.rgb[v].shape[:2]
+            pc.publish(rgb_to_image_msg(f.rgb[v], header, Image))
+            pd.publish(depth_to_image_msg(f.depth[v], header, Image, "16UC1"))
+            pi.publish(camera_info(f.K[v], h, w, header))
+
+    def destroy_node(self):
+        self.env.close()
+        super().destroy_node()
+
+
+def main(args=None):
+    rclpy.init(args=args)
+    node = SimRobotNode()
+    try:
+        while rclpy.ok() and not node.finished:
+            rclpy.spin_once(node, timeout_sec=0.1)
+        time.sleep(0.5)  # let the last result reach late subscribers (it is transient local anyway)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Closed-loop evaluation in the plain-Python simulator loop (no ROS): the policy acts, the simulator answers.
+
+Each query the policy sees the current three RGB views (resized like the live node does) and the EE state, returns
+a chunk of EE deltas, which are accumulated into absolute EE targets from the measured pose (as on the robot) and
+the first ``execute_steps`` of them run at the control rate; then it queries again. ``mode``:
+* ``async``: ANS inference, the actions after ``action_steps`` (10) calls, no depth branch;
+* ``sync``: the synchronous baseline, actions on the video's full schedule (50 calls) with depth on every call.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from ..model.actions import decode_ee_deltas
+from ..model.policy import Observation
+from ..ros.convert import resize_rgbd
+from .robosuite_env import SimConfig, SimEnv
+
+
+@dataclass
+class ClosedLoopConfig:
+    episodes: int = 50
+    seed: int = 10_000  # episode e uses env seed (seed + e): disjoint from the demo seeds (0 ...)
+    mode: str = "async"  # async | sync
+    execute_steps: int = 8  # actions executed per query (the chunk has 32)
+    lookahead: int = 1  # target k + lookahead is sent at step k: the impedance controller lags its target
+    horizon: int = 200
+    workers: int = 1
+
+    def validate(self) -> "ClosedLoopConfig":
+        if self.mode not in ("async", "sync"):
+            raise ValueError(f"ClosedLoopConfig.mode must be async or sync, got {self.mode!r}")
+        if self.episodes < 1 or self.execute_steps < 1 or self.lookahead < 0 or self.workers < 1:
+            raise ValueError("ClosedLoopConfig: episodes, execute_steps, workers >= 1 and lookahead >= 0")
+        return self
+
+
+def observation(frame, cfg, instruction: str) -> Observation:
+    hw = (cfg.height, cfg.width)
+    rgb = np.stack([resize_rgbd(frame.rgb[v], None, frame.K[v], hw)[0] for v in cfg.view_names])
+    state = np.zeros(cfg.proprio_dim, np.float32)
+    state[: len(frame.state)] = frame.state
+    return Observation(rgb=rgb, state=state, instruction=instruction)
+
+
+def pose_to_target(pose: np.ndarray) -> np.ndarray:
+    """[xyz, quat wxyz, gripper] -> SimEnv target [xyz, rotvec, gripper]."""
+    return np.concatenate([pose[:3], Rotation.from_quat(pose[[4, 5, 6, 3]]).as_rotvec(), [pose[7]]])
+
+
+def run_episode(env: SimEnv, policy, seed: int, cl: ClosedLoopConfig) -> dict:
+    frame = env.reset(seed=seed)
+    cfg = policy.config
+    latencies, queries = [], 0
+    while not frame.success and env.t < cl.horizon:
+        res = policy.policy(observation(frame, cfg, env.instruction), seed=seed * 1000 + queries,
+                            depth_every_call=cl.mode == "sync")
+        queries += 1
+        latencies.append(res.latency)
+        s = frame.state
+        poses = decode_ee_deltas(res.actions[:, :7], s[:3], s[3:7], gripper=s[7], gripper_mode=cfg.gripper_action)
+        for k in range(cl.execute_steps):
+            frame = env.step(pose_to_target(poses[min(k + cl.lookahead, len(poses) - 1)]))
+            if frame.success or env.t >= cl.horizon:
+                break
+    return {"seed": seed, "success": bool(frame.success), "length": env.t, "queries": queries,
+            "latency_mean": float(np.mean(latencies)), "latency_p50": float(np.median(latencies))}
+
+
+def _worker(args) -> list[dict]:
+    checkpoint, seeds, cl, sim_cfg, threads = args
+    import torch
+    torch.set_num_threads(threads)
+    os.environ.setdefault("LP_NUM_THREADS", "1")
+    from ..model.policy import XWAMPolicy
+    policy = load_for_mode(XWAMPolicy.from_pretrained(checkpoint), cl.mode)
+    env = SimEnv(sim_cfg, seed=seeds[0])
+    rows = [run_episode(env, policy, s, cl) for s in seeds]
+    env.close()
+    return rows
+
+
+def load_for_mode(policy, mode: str):
+    if mode == "sync":
+        policy.set_action_steps(policy.config.video_steps)
+    return policy
+
+
+def evaluate(checkpoint, cl: ClosedLoopConfig, sim_cfg: SimConfig | None = None) -> dict:
+    """Success rate, episode length and action latency over ``cl.episodes`` seeded episodes."""
+    cl.validate()
+    sim_cfg = sim_cfg or SimConfig(horizon=cl.horizon)
+    seeds = [cl.seed + e for e in range(cl.episodes)]
+    threads = max(1, (os.cpu_count() or 2) // cl.workers)
+    jobs = [(str(checkpoint), seeds[w::cl.workers], cl, sim_cfg, threads) for w in range(cl.workers)]
+    t = time.perf_counter()
+    if cl.workers == 1:
+        rows = _worker(jobs[0])
+    else:
+        with mp.get_context("spawn").Pool(cl.workers) as pool:
+            rows = [r for part in pool.map(_worker, jobs) for r in part]
+    rows.sort(key=lambda r: r["seed"])
+    ok = [r for r in rows if r["success"]]
+    return {"mode": cl.mode, "episodes": len(rows), "success_rate": len(ok) / len(rows),
+            "mean_length_success": float(np.mean([r["length"] for r in ok])) if ok else None,
+            "action_latency_s": float(np.mean([r["latency_mean"] for r in rows])),
+            "wall_s": time.perf_counter() - t, "rows": rows}
+
+
+def eval_main(argv=None) -> int:
+    import argparse
+    import json
+    ap = argparse.ArgumentParser(prog="xwam-ros sim-eval", description="Closed-loop success in the simulator.")
+    ap.add_argument("checkpoint", help="checkpoint directory, or builtin:<name>")
+    for f in ClosedLoopConfig.__dataclass_fields__.values():
+        ap.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
+    ap.add_argument("--json", default=None, help="also write the summary here")
+    a = ap.parse_args(argv)
+    from ..ros.policy_node import resolve_checkpoint
+    cl = ClosedLoopConfig(**{k: getattr(a, k) for k in ClosedLoopConfig.__dataclass_fields__})
+    res = evaluate(resolve_checkpoint(a.checkpoint), cl)
+    print(f"[sim-eval] {res['mode']}: success {res['success_rate']:.0%} over {res['episodes']} episodes, "
+          f"mean length {res['mean_length_success']}, action latency {res['action_latency_s'] * 1e3:.0f} ms")
+    if a.json:
+        with open(a.json, "w") as fh:
+            json.dump(res, fh, indent=1)
+    return 0

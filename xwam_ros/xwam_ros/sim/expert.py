@@ -1,0 +1,89 @@
+"""Scripted experts for the simulated tasks: phase machines that output absolute EE targets for SimEnv.
+
+Each step the expert picks a small Cartesian move (a P-controller on position, capped in speed, plus tilt and yaw
+corrections) and returns ``current pose + move``; under the absolute OSC controller that is the same command as
+robosuite's delta mode with ``goal_update_mode="achieved"``, so the recorded motions look like teleoperation.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+from transforms3d.quaternions import quat2mat
+
+POS_SCALE, ROT_SCALE = 0.05, 0.5  # metres / radians per unit command (robosuite's Panda OSC output range)
+
+
+def _wrap(a: float, period: float) -> float:
+    return (a + period / 2) % period - period / 2
+
+
+def _yaw(R: np.ndarray) -> float:
+    return float(np.arctan2(R[1, 0], R[0, 0]))
+
+
+class LiftExpert:
+    """approach above the object -> descend -> close -> lift; retries when the object does not come along."""
+
+    def __init__(self, obj: str = "cube", max_speed: float = 0.5, hover: float = 0.08, lift_height: float = 0.15,
+                 close_steps: int = 12, noise: float = 0.0, max_retries: int = 2, seed: int = 0):
+        self.obj, self.max_speed, self.hover, self.lift_height = obj, max_speed, hover, lift_height
+        self.close_steps, self.noise, self.max_retries = close_steps, noise, max_retries
+        self.rng = np.random.default_rng(seed)
+        self.reset()
+
+    def reset(self) -> None:
+        self.phase, self.t_phase, self.retries, self.lift_goal = "approach", 0, 0, None
+
+    def _move(self, eef, goal, speed=None) -> np.ndarray:
+        speed = self.max_speed if speed is None else speed
+        d = 0.6 * (goal - eef) / POS_SCALE
+        n = np.abs(d).max()
+        return d * speed / n if n > speed else d
+
+    def _orientation(self, R: np.ndarray, obj_quat_xyzw: np.ndarray) -> tuple[np.ndarray, float]:
+        """Keep the gripper pointing down and its fingers across the cube (any of the 4 symmetric yaws)."""
+        cube_yaw = _yaw(Rotation.from_quat(obj_quat_xyzw).as_matrix())
+        yaw_err = min((_wrap(cube_yaw + k * np.pi / 2 - _yaw(R), 2 * np.pi) for k in range(4)), key=abs)
+        tilt = np.cross(R[:, 2], [0.0, 0.0, -1.0])
+        return np.clip(np.array([tilt[0], tilt[1], yaw_err]) / ROT_SCALE * 0.8, -0.5, 0.5), yaw_err
+
+    def command(self, state: np.ndarray, objects: dict) -> np.ndarray:
+        """Robosuite-style delta command in [-1, 1]^7 (dxyz, drot, grip)."""
+        eef, R = state[:3].astype(np.float64), quat2mat(state[3:7])
+        pose = objects[self.obj]
+        cube = pose[:3]
+        a = np.zeros(7)
+        a[3:6], yaw_err = self._orientation(R, pose[3:7])
+        self.t_phase += 1
+        if self.phase == "approach":
+            goal = cube + [0, 0, self.hover]
+            a[:3], a[6] = self._move(eef, goal), -1
+            if np.linalg.norm(goal - eef) < 0.01 and abs(yaw_err) < 0.1:
+                self.phase, self.t_phase = "descend", 0
+        elif self.phase == "descend":
+            goal = cube + [0, 0, -0.005]
+            a[:3], a[6] = self._move(eef, goal, 0.3), -1
+            if np.linalg.norm(goal - eef) < 0.008 or self.t_phase > 40:
+                self.phase, self.t_phase = "close", 0
+        elif self.phase == "close":
+            a[:3], a[6] = self._move(eef, cube + [0, 0, -0.005], 0.1), 1
+            if self.t_phase >= self.close_steps:
+                self.phase, self.t_phase, self.lift_goal = "lift", 0, eef + [0, 0, self.lift_height]
+        else:  # lift; start over if the object stayed on the table
+            a[:3], a[6] = self._move(eef, self.lift_goal, 0.4), 1
+            if eef[2] - cube[2] > 0.05 and self.t_phase > 5 and self.retries < self.max_retries:
+                self.phase, self.t_phase = "approach", 0
+                self.retries += 1
+        if self.noise > 0:
+            a[:6] += self.rng.normal(0.0, self.noise, 6)
+        return np.clip(a, -1, 1)
+
+    def __call__(self, state: np.ndarray, objects: dict) -> np.ndarray:
+        """Absolute EE target [xyz, rotvec, grip] for SimEnv.step."""
+        return command_to_target(state, self.command(state, objects))
+
+
+def command_to_target(state: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """A delta command applied to the measured pose: position + 5 cm/unit, rotation left-multiplied, 0.5 rad/unit."""
+    R = Rotation.from_rotvec(a[3:6] * ROT_SCALE) * Rotation.from_quat(np.asarray(state)[[4, 5, 6, 3]])
+    return np.concatenate([state[:3] + a[:3] * POS_SCALE, R.as_rotvec(), [a[6]]])
