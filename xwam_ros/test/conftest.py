@@ -42,3 +42,14 @@ def spin_until(executor, predicate, timeout: float = 10.0, step: float = 0.02) -
             return True
         executor.spin_once(timeout_sec=step)
     return bool(predicate())
+
+
+@pytest.fixture(scope="session")
+def sim_dataset(tmp_path_factory):
+    """Two scripted-expert Lift episodes from the real simulator (a few seconds), shared by the data tests."""
+    from xwam_ros.sim.robosuite_env import SimConfig
+    from xwam_ros.sim.rollout import generate
+    out = tmp_path_factory.mktemp("sim") / "lift"
+    summary = generate(out, 2, seed=7, workers=1, cfg=SimConfig(horizon=150), log=lambda *_: None)
+    assert summary["expert_success"] == 1.0
+    return out

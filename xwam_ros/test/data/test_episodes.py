@@ -1,0 +1,60 @@
+"""The episode dataset format and the clips the trainer cuts from it."""
+import json
+
+import numpy as np
+import pytest
+
+from xwam_ros.data.clips import EpisodeClips, cut_clip, dataset_arrays
+from xwam_ros.data.convert import compute_stats
+from xwam_ros.data.episodes import DatasetError, EpisodeDataset, read_episode, write_episode
+from xwam_ros.model.actions import decode_ee_deltas
+from xwam_ros.model.config import get_preset
+
+
+def test_round_trip_and_actions_integrate_back_to_the_states(sim_dataset, tmp_path):
+    data = EpisodeDataset(sim_dataset)
+    ep = data[0]
+    assert data.meta.view_names == ("agentview", "sideview", "eye_in_hand") and ep.success
+    p = write_episode(tmp_path / "e.npz", ep)
+    back = read_episode(p)
+    assert np.array_equal(back.rgb, ep.rgb) and np.array_equal(back.states, ep.states)
+    assert np.allclose(np.nan_to_num(back.depth), np.nan_to_num(ep.depth), atol=5e-4)  # millimetres
+    # EE deltas accumulated from the first state retrace the recorded path (what the robot executes)
+    poses = decode_ee_deltas(ep.actions, ep.states[0, :3], ep.states[0, 3:7], gripper_mode="absolute")
+    assert np.abs(poses[:-1, :3] - ep.states[1:, :3]).max() < 1e-4
+    assert set(np.unique(ep.actions[:, 6])) <= {-1.0, 1.0}  # gripper commands
+
+
+def test_bad_files_are_named(sim_dataset, tmp_path):
+    bad = tmp_path / "episode_000000.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(DatasetError, match="episode_000000.npz"):
+        read_episode(bad)
+    with pytest.raises(DatasetError, match="meta.json"):
+        EpisodeDataset(tmp_path)
+    ep = EpisodeDataset(sim_dataset)[0]
+    ep.states[3, 0] = np.nan
+    with pytest.raises(DatasetError, match="states contains NaN"):
+        write_episode(tmp_path / "x.npz", ep)
+
+
+def test_clips_pad_the_end_with_a_hold_and_match_the_model_layout(sim_dataset):
+    cfg = get_preset("tiny")
+    clips = EpisodeClips(sim_dataset, cfg)
+    ep = clips.episode(0)
+    c = clips[0]
+    assert c.rgb.shape == (3, cfg.num_frames, 64, 64, 3) and c.actions.shape == (cfg.num_actions, 7)
+    assert np.array_equal(c.states[0], ep.states[0])
+    last = cut_clip(ep, ep.length - 5, cfg)
+    assert np.all(last.actions[5:, :6] == 0) and np.all(last.actions[5:, 6] == ep.actions[-1, 6])
+    assert np.array_equal(last.states[-1], ep.states[-1])
+    with pytest.raises(DatasetError, match="views"):
+        EpisodeClips(sim_dataset, get_preset("tiny", view_names=("a", "b", "c")))
+
+
+def test_stats_are_quantiles_with_symmetric_actions(sim_dataset):
+    stats = compute_stats(sim_dataset)
+    acts, sts = dataset_arrays(sim_dataset)
+    assert np.allclose(stats["action"]["high"], -np.asarray(stats["action"]["low"]))
+    assert np.allclose(stats["state"]["low"], np.quantile(sts, 0.01, axis=0), atol=1e-6)
+    assert json.loads((sim_dataset / "stats.json").read_text())["steps"] == len(acts)
