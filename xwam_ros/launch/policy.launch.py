@@ -3,7 +3,8 @@
     ros2 launch xwam_ros policy.launch.py sim:=true rviz:=true
     ros2 launch xwam_ros policy.launch.py config_file:=/path/robot.yaml checkpoint:=/models/xwam use_sim_time:=true
 
-Without `launch` installed, `xwam-ros run --sim` starts the same nodes with the same parameters in one process.
+Without `launch` installed, `xwam-ros run --sim` starts the same nodes with the same parameters (the robosuite
+robot as a child process).
 """
 import os
 
@@ -30,13 +31,16 @@ def generate_launch_description():
                               description="Follow /clock (set true when replaying a bag with --clock)."),
         DeclareLaunchArgument("rviz", default_value="false", description="Start RViz with rviz/xwam.rviz."),
         DeclareLaunchArgument("sim", default_value="false",
-                              description="Start the built-in camera source / simulated arm instead of real hardware."),
+                              description="Start the simulated robot (cameras + arm) instead of real hardware."),
+        DeclareLaunchArgument("sim_node", default_value="sim_robot",
+                              description="Which simulated robot: sim_robot (robosuite Panda, Lift) or camera_source "
+                                          "(the procedural gantry of config/gantry.yaml)."),
         DeclareLaunchArgument("namespace", default_value="", description="Namespace for the nodes."),
     ]
     common = {"use_sim_time": use_sim_time}
     nodes = GroupAction([
         PushRosNamespace(LaunchConfiguration("namespace")),
-        Node(package="xwam_ros", executable="camera_source", name="xwam_camera_source", output="screen",
+        Node(package="xwam_ros", executable=LaunchConfiguration("sim_node"), output="screen",
              parameters=[config_file, common], condition=IfCondition(LaunchConfiguration("sim"))),
         Node(package="xwam_ros", executable="policy_node", name="xwam_policy", output="screen",
              parameters=[config_file, {"checkpoint": checkpoint, **common}]),

@@ -4,7 +4,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from xwam_ros.ros.convert import (ImageConversionError, camera_info_to_K, depth_to_image_msg, depth_to_metres,
-                                  image_to_rgb, resize_rgbd, rgb_to_image_msg)
+                                  image_to_rgb, rgb_to_image_msg)
 
 
 def _rgb(h=4, w=5):
@@ -57,12 +57,3 @@ def test_bad_depth_and_camera_info():
     assert camera_info_to_K(ci)[0, 2] == 50
 
 
-def test_resize_scales_K_and_keeps_depth_values():
-    rgb = np.zeros((480, 640, 3), np.uint8)
-    depth = np.full((480, 640), 1.5, np.float32)
-    K = np.array([[500.0, 0, 319.5], [0, 500, 239.5], [0, 0, 1]])
-    r, d, K2 = resize_rgbd(rgb, depth, K, (64, 80))
-    assert r.shape == (64, 80, 3) and d.shape == (64, 80) and np.all(d == 1.5)
-    assert np.isclose(K2[0, 0], 500 * 80 / 640) and np.isclose(K2[0, 2], 39.5)
-    with pytest.raises(ImageConversionError, match="sizes differ"):
-        resize_rgbd(rgb, depth[:10], K, (64, 80))

@@ -1,17 +1,29 @@
-"""The built-in default writes a readable MCAP of the imagined future and a PNG snapshot."""
+"""The built-in default: the simulated Panda + the shipped policy through the ROS graph, for one episode; it
+reports the episode, records a readable MCAP of the imagined future and writes a PNG snapshot. The procedural
+gantry config still runs the same demo path."""
 from collections import Counter
 
 import cv2
 
 from xwam_ros.eval.bag_reader import bag_topics, iter_messages
 from xwam_ros.ros.demo import run_demo
+from xwam_ros.ros.graph import share_file
 
 
-def test_demo_writes_mcap_and_png(tmp_path):
-    s = run_demo(duration=60, out_dir=tmp_path, max_imaginations=1, log=lambda *_: None)
-    assert s["counters"]["imaginations"] >= 1 and s["counters"]["trajectories_sent"] >= 1
+def test_default_demo_runs_an_episode_of_the_simulated_robot(tmp_path):
+    s = run_demo(duration=120, out_dir=tmp_path, episodes=1, log=lambda *_: None)
+    assert len(s["episodes"]) == 1 and s["episodes"][0]["steps"] > 0
+    assert s["counters"]["trajectories_sent"] >= 1 and s["counters"]["imaginations"] >= 1
     topics = bag_topics(s["bag"])
     n = Counter(t for t, _, _ in iter_messages(s["bag"], list(topics)))
-    assert n["/xwam_policy/imagined/future"] >= 1 and n["/xwam_policy/imagined/points"] >= 8
+    assert n["/xwam_policy/imagined/future"] >= 1 and n["/arm_controller/joint_trajectory"] >= 1
     img = cv2.imread(s["png"])
     assert img is not None and img.shape[0] > 100 and img.std() > 1.0
+
+
+def test_gantry_demo_writes_mcap_and_png(tmp_path):
+    s = run_demo(duration=60, out_dir=tmp_path, config_file=share_file("config", "gantry.yaml"),
+                 max_imaginations=1, log=lambda *_: None)
+    assert s["counters"]["imaginations"] >= 1 and s["counters"]["trajectories_sent"] >= 1
+    n = Counter(t for t, _, _ in iter_messages(s["bag"], list(bag_topics(s["bag"]))))
+    assert n["/xwam_policy/imagined/future"] >= 1 and n["/xwam_policy/imagined/points"] >= 8

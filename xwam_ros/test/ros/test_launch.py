@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 LAUNCH = Path(__file__).resolve().parents[2] / "launch" / "policy.launch.py"
-EXPECTED_ARGS = {"config_file", "checkpoint", "use_sim_time", "rviz", "sim", "namespace"}
+EXPECTED_ARGS = {"config_file", "checkpoint", "use_sim_time", "rviz", "sim", "sim_node", "namespace"}
 
 
 def test_launch_file_declares_every_argument_with_a_description_in_source():

@@ -3,7 +3,7 @@
 A clip starting at step s holds frames s, s + n, ..., s + (F - 1) n (n = ``action_num``, the paper's frame_skip 4),
 the F states at those frames and the K = n (F - 1) actions from s. Past the end of an episode the last frame is
 repeated and the arm holds still, so the model also learns to stop once the task is done. Images are resized to
-the model size exactly as the live node resizes camera messages (``ros/convert.resize_rgbd``: area for colour,
+the model size exactly as the live node resizes camera messages (``geometry/image.resize_rgbd``: area for colour,
 nearest for depth), so training and deployment see the same pixels.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..ros.convert import resize_rgbd
+from ..geometry.image import resize_rgbd
 from ..train.clips import Clip
 from .episodes import DatasetError, Episode, EpisodeDataset
 

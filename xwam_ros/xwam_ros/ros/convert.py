@@ -10,6 +10,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..geometry.image import resize_rgbd  # noqa: F401  (re-exported: the live and training paths share it)
+
 _COLOR = {"rgb8": (3, (0, 1, 2)), "bgr8": (3, (2, 1, 0)), "rgba8": (4, (0, 1, 2)), "bgra8": (4, (2, 1, 0)),
           "mono8": (1, (0, 0, 0))}
 _DEPTH = {"16UC1": np.dtype("<u2"), "mono16": np.dtype("<u2"), "32FC1": np.dtype("<f4")}
@@ -116,18 +118,3 @@ def depth_to_image_msg(depth_m: np.ndarray, header, msg_cls, encoding: str = "32
     raise ImageConversionError(f"cannot encode depth as {encoding!r}; use 32FC1 or 16UC1")
 
 
-def resize_rgbd(rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, out_hw: tuple[int, int]):
-    """Resize colour (area/bilinear) and depth (nearest: never blend across edges) and scale K to match."""
-    from ..geometry.camera import scale_intrinsics
-
-    h, w = rgb.shape[:2]
-    if (h, w) == tuple(out_hw):
-        return rgb, depth, np.asarray(K, np.float64)
-    interp = cv2.INTER_AREA if out_hw[0] < h else cv2.INTER_LINEAR
-    rgb2 = cv2.resize(rgb, (out_hw[1], out_hw[0]), interpolation=interp)
-    depth2 = None
-    if depth is not None:
-        if depth.shape != (h, w):
-            raise ImageConversionError(f"depth {depth.shape} and colour {(h, w)} sizes differ (align depth to colour)")
-        depth2 = cv2.resize(depth, (out_hw[1], out_hw[0]), interpolation=cv2.INTER_NEAREST)
-    return rgb2, depth2, scale_intrinsics(K, (h, w), tuple(out_hw))

@@ -10,15 +10,7 @@ import rclpy
 import yaml
 from rclpy.executors import MultiThreadedExecutor
 
-
-def share_file(*parts) -> Path:
-    """A file of the package's share directory (installed by colcon/pip) or of the source tree."""
-    candidates = [Path(sys.prefix) / "share" / "xwam_ros" / Path(*parts),
-                  Path(__file__).resolve().parents[2] / Path(*parts)]
-    for c in candidates:
-        if c.exists():
-            return c
-    raise FileNotFoundError(f"{Path(*parts)} not found in {[str(c) for c in candidates]}")
+from ..paths import share_file  # noqa: F401  (re-exported)
 
 
 def ros_args(config_file=None, overrides: dict | None = None) -> list:

@@ -58,20 +58,13 @@ def _pose(T: np.ndarray) -> Pose:
     return p
 
 
-def resolve_checkpoint(path: str):
-    """``builtin:<name>``: a checkpoint shipped in the package's models/ directory; anything else is a path."""
-    if path.startswith("builtin:"):
-        from .graph import share_file
-        return share_file("models", path[len("builtin:"):])
-    return path
-
-
 def load_policy(cfg, camera_kinds, logger=None):
     """The model for this node: a checkpoint, or a random tiny model (demo/test) shaped to the camera set."""
     import torch
 
     from ..model.config import get_preset
     from ..model.policy import XWAMPolicy
+    from ..paths import resolve_checkpoint
 
     device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if cfg.dtype == "bfloat16" else torch.float32

@@ -18,7 +18,7 @@ from scipy.spatial.transform import Rotation
 
 from ..model.actions import decode_ee_deltas
 from ..model.policy import Observation
-from ..ros.convert import resize_rgbd
+from ..geometry.image import resize_rgbd
 from .robosuite_env import SimConfig, SimEnv
 
 
@@ -121,7 +121,7 @@ def eval_main(argv=None) -> int:
         ap.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
     ap.add_argument("--json", default=None, help="also write the summary here")
     a = ap.parse_args(argv)
-    from ..ros.policy_node import resolve_checkpoint
+    from ..paths import resolve_checkpoint
     cl = ClosedLoopConfig(**{k: getattr(a, k) for k in ClosedLoopConfig.__dataclass_fields__})
     res = evaluate(resolve_checkpoint(a.checkpoint), cl)
     print(f"[sim-eval] {res['mode']}: success {res['success_rate']:.0%} over {res['episodes']} episodes, "
@@ -130,3 +130,7 @@ def eval_main(argv=None) -> int:
         with open(a.json, "w") as fh:
             json.dump(res, fh, indent=1)
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(eval_main())

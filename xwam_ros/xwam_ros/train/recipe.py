@@ -10,7 +10,8 @@ Stages (timed, written to ``<out>/recipe.json``):
    5B's VAE) trained for reconstruction on the demos' RGB and inverse-depth frames, then its per-channel latent
    mean/std measured and stored in its config (as Wan2.2's latents_mean/std);
 3. normalisation stats (q01/q99, symmetric for actions) of the training episodes (saved with the checkpoint);
-4. the tiny X-WAM trained through the normal trainer (ANS unless ``--sampler``); ``<out>/run/last`` is the policy.
+4. the tiny X-WAM trained through the normal trainer (ANS unless ``--sampler``); ``<out>/run/last`` is the policy,
+   ``<out>/export`` the same without optimizer state and with a float16 VAE (what ``models/lift_tiny`` ships).
 """
 from __future__ import annotations
 
@@ -107,6 +108,10 @@ def run_recipe(out: Path, seed: int, episodes: int, vae_steps: int, steps: int, 
                "validation": {k: v for k, v in h[-1].items() if k.startswith("val/")},
                "demos": demo_summary, "checkpoint": str(out / "run" / "last")}
     (out / "recipe.json").write_text(json.dumps(summary, indent=1))
+    from .export import export_policy
+    card = {"made_by": "xwam-ros recipe", "recipe": summary, "train_config": tcfg.to_dict(),
+            "data": demo_summary or {"dataset": str(data)}}
+    export_policy(out / "run" / "last", out / "export", card)
     return summary
 
 

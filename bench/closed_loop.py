@@ -1,0 +1,69 @@
+"""Closed-loop benchmark in the simulator (issue 4), and the mini Table 4 of the paper.
+
+    .venv/bin/python bench/closed_loop.py                          # shipped model: ANS async vs sync, 50 episodes
+    .venv/bin/python bench/closed_loop.py --table4 runs/table4     # + models trained with independent/synchronous
+
+For every (training sampler, inference mode): success rate over seeded episodes that no demonstration used, mean
+length of the successful episodes, action latency per query (async: 10 calls, no depth; sync: 50 calls with depth,
+as the paper's synchronous baseline). Imagination quality (PSNR, depth AbsRel, Chamfer) on held-out demonstrations.
+Episodes run in 2 worker processes with one torch thread each, so latencies are single-thread numbers.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+import common  # noqa: E402
+
+from xwam_ros.data.episodes import EpisodeDataset  # noqa: E402
+from xwam_ros.eval.imagination import imagination_quality  # noqa: E402
+from xwam_ros.model.policy import XWAMPolicy  # noqa: E402
+from xwam_ros.paths import resolve_checkpoint  # noqa: E402
+from xwam_ros.sim.evaluate import ClosedLoopConfig, evaluate  # noqa: E402
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--checkpoint", default="builtin:lift_tiny", help="the ANS-trained model")
+    ap.add_argument("--table4", default=None, help="dir with independent/ and synchronous/ recipe outputs")
+    ap.add_argument("--episodes", type=int, default=50)
+    ap.add_argument("--table4-episodes", type=int, default=None, help="episodes for the ablation rows")
+    ap.add_argument("--modes", nargs="+", default=["async", "sync"])
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--heldout", default=str(ROOT / "runs" / "lift_demos"), help="demo dataset (last episodes held out)")
+    ap.add_argument("--heldout-episodes", type=int, default=8)
+    ap.add_argument("--name", default="closed_loop")
+    a = ap.parse_args(argv)
+    models = {"ans": str(resolve_checkpoint(a.checkpoint))}
+    if a.table4:
+        for s in ("independent", "synchronous"):
+            p = Path(a.table4) / s / "run" / "last"
+            if p.is_dir():
+                models[s] = str(p)
+    rows, imag = [], []
+    for train_name, ckpt in models.items():
+        n = a.episodes if train_name == "ans" else (a.table4_episodes or a.episodes)
+        for mode in a.modes:
+            r = evaluate(ckpt, ClosedLoopConfig(episodes=n, mode=mode, workers=a.workers))
+            rows.append({"train": train_name, "infer": mode, "episodes": r["episodes"],
+                         "success": round(r["success_rate"], 3),
+                         "mean_len": round(r["mean_length_success"], 1) if r["mean_length_success"] else None,
+                         "action_latency_ms": round(r["action_latency_s"] * 1e3, 1), "wall_s": round(r["wall_s"])})
+            print(common.table(rows[-1:], list(rows[-1])), flush=True)
+        if Path(a.heldout).is_dir():
+            data = EpisodeDataset(a.heldout)
+            held = range(len(data) - a.heldout_episodes, len(data))
+            q = imagination_quality(XWAMPolicy.from_pretrained(ckpt), data, held)
+            imag.append({"train": train_name, **{k: round(v, 4) for k, v in q.items()}})
+    cols = ["train", "infer", "episodes", "success", "mean_len", "action_latency_ms", "wall_s"]
+    print("\nclosed loop (robosuite Lift, seeds 10000+)\n" + common.table(rows, cols))
+    if imag:
+        print("\nimagination on held-out demonstrations\n" + common.table(imag, list(imag[0])))
+    out = common.write(a.name, rows, {"imagination": imag, "models": models})
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
