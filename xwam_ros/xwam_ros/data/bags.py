@@ -16,20 +16,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from transforms3d.euler import quat2euler
 
 from ..eval.bag_reader import BagError, iter_messages, make_typestore
 from ..eval.replay import _extrinsics, replay_observations
 from ..model.actions import encode_ee_deltas
-from ..ros.observation import stamp_to_ns
+from ..ros.sim_robot import state_to_axes as _axes
 from .episodes import DatasetMeta, Episode
 
 T0 = 1_000.0  # bag time of an episode's first step (seconds)
-
-
-def _axes(state: np.ndarray) -> np.ndarray:
-    s = np.asarray(state, np.float64)
-    return np.array([*s[:3], *quat2euler(s[3:7]), s[7]])
 
 
 def bag_to_episode(bag, setup, gripper_action: str = "delta", instruction: str = "") -> Episode:

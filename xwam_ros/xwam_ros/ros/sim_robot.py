@@ -38,9 +38,13 @@ RESULT_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durab
 
 
 def state_to_axes(state: np.ndarray) -> np.ndarray:
-    """[xyz, quat wxyz, gripper] -> [x, y, z, roll, pitch, yaw, gripper] (the controller's axes)."""
+    """[xyz, quat wxyz, gripper] -> [x, y, z, roll, pitch, yaw, gripper] (the controller's axes).
+
+    Roll is reported in [0, 2 pi): with the tool pointing down it sits near pi, where (-pi, pi] would wrap between
+    consecutive states and a trajectory interpolated across the wrap would turn the hand over."""
     state = np.asarray(state, np.float64)  # transforms3d's mat2euler rejects float32 under numpy 2
-    return np.array([*state[:3], *quat2euler(state[3:7]), state[7]])
+    roll, pitch, yaw = quat2euler(state[3:7])
+    return np.array([*state[:3], roll % (2 * np.pi), pitch, yaw, state[7]])
 
 
 def axes_to_target(q: np.ndarray) -> np.ndarray:
@@ -128,6 +132,8 @@ class SimRobotNode(Node):
         tfs = np.array([_t(p.time_from_start) for p in msg.points])
         pos = np.array([list(p.positions) for p in msg.points]) if msg.points else np.zeros((0, len(AXES)))
         with self._lock:
+            if len(pos) and pos.shape[1] == len(AXES):  # angles continue from where the arm is, never across a wrap
+                pos[:, 3:6] = np.unwrap(np.vstack([self.follower.q[3:6], pos[:, 3:6]]), axis=0)[1:]
             err = self.follower.set(msg.joint_names, stamp, tfs, pos, now)
         if err:
             self.rejected += 1
