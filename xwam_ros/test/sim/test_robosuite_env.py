@@ -54,3 +54,19 @@ def test_config_errors_name_the_field():
         SimConfig(task="Door").validate()
     with pytest.raises(ValueError, match="render"):
         SimConfig(render="fancy").validate()
+
+
+def test_stack_expert_stacks():
+    from xwam_ros.sim.expert import make_expert
+    env = SimEnv(SimConfig(task="Stack", horizon=250), seed=2)
+    try:
+        f = env.reset(seed=2)
+        expert = make_expert("Stack", seed=2)
+        while not f.success and not env.done:
+            f = env.step(expert(f.state, f.objects))
+        assert f.success, expert.phase
+        assert f.objects["cubeA"][2] > f.objects["cubeB"][2] + 0.03  # A rests on B
+    finally:
+        env.close()
+    with pytest.raises(ValueError, match="no scripted expert"):
+        make_expert("Door")

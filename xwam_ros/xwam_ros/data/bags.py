@@ -71,7 +71,7 @@ def episode_to_bag(ep: Episode, meta: DatasetMeta, path, setup, storage: str = "
     from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
     from ..ros.convert import depth_to_image_msg, rgb_to_image_msg
-    from ..ros.sim_robot import camera_info
+    from ..ros.robot_io import camera_info
 
     if [c.name for c in setup.cameras] != list(meta.view_names):
         raise ValueError(f"config cameras {[c.name for c in setup.cameras]} differ from the episode's views "

@@ -12,19 +12,13 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-import rclpy
-from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import Header
 from transforms3d.quaternions import mat2quat
 from trajectory_msgs.msg import JointTrajectory
 
 from ..sim.procedural import HOME, JOINT_NAMES, CameraRig, default_cameras, fk
-from .convert import depth_to_image_msg, rgb_to_image_msg
-from .params import realsense_topics
+from .robot_io import CameraPublishers, StatePublishers, run_node
 
 
 def _t(stamp) -> float:
@@ -78,15 +72,8 @@ class CameraSource(Node):
         self.cams = list(default_cameras())
         self.follower = TrajectoryFollower(HOME)
         self._lock = threading.Lock()
-        self.pubs = {}
-        for cam in self.cams:
-            t = realsense_topics(cam)
-            self.pubs[cam] = (self.create_publisher(Image, t["color_topic"], qos_profile_sensor_data),
-                              self.create_publisher(Image, t["depth_topic"], qos_profile_sensor_data),
-                              self.create_publisher(CameraInfo, t["info_topic"], qos_profile_sensor_data),
-                              t["frame_id"])
-        self.joint_pub = self.create_publisher(JointState, "/joint_states", 10)
-        self.ee_pub = self.create_publisher(PoseStamped, "/ee_pose", 10)
+        self.cameras = CameraPublishers(self, self.cams, self.depth_encoding)
+        self.state = StatePublishers(self, self.base_frame)
         self.create_subscription(JointTrajectory, controller, self._on_trajectory, 10)
         self.frames_published = 0
         self.create_timer(1.0 / self.rate, self._tick)
@@ -100,47 +87,21 @@ class CameraSource(Node):
         if err:
             self.get_logger().error(f"rejected trajectory: {err}")
 
-    def _camera_info(self, header) -> CameraInfo:
-        K = self.rig.K
-        info = CameraInfo(header=header, height=self.rig.height, width=self.rig.width, distortion_model="plumb_bob")
-        info.k = [float(x) for x in K.ravel()]
-        info.d = [0.0] * 5
-        info.r = [1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0]
-        info.p = [K[0, 0], 0.0, K[0, 2], 0.0, 0.0, K[1, 1], K[1, 2], 0.0, 0.0, 0.0, 1.0, 0.0]
-        return info
-
     def _tick(self) -> None:
         now = self.get_clock().now()
         with self._lock:
             q = self.follower.step(now.nanoseconds * 1e-9)
         stamp = now.to_msg()
-        self.joint_pub.publish(JointState(header=Header(stamp=stamp), name=list(JOINT_NAMES),
-                                          position=[float(x) for x in q]))
         T = fk(q)
-        ee = PoseStamped(header=Header(stamp=stamp, frame_id=self.base_frame))
-        ee.pose.position.x, ee.pose.position.y, ee.pose.position.z = (float(x) for x in T[:3, 3])
-        qw, qx, qy, qz = mat2quat(T[:3, :3])
-        ee.pose.orientation.w, ee.pose.orientation.x, ee.pose.orientation.y, ee.pose.orientation.z = qw, qx, qy, qz
-        self.ee_pub.publish(ee)
-        for cam, (pc, pd, pi, frame) in self.pubs.items():
+        self.state.publish(JOINT_NAMES, q, T[:3, 3], mat2quat(T[:3, :3]), stamp)
+        for cam in self.cams:
             rgb, depth = self.rig.render(cam, q)
-            header = Header(stamp=stamp, frame_id=frame)  # one stamp for the whole frameset, like enable_sync
-            pc.publish(rgb_to_image_msg(rgb, header, Image))
-            pd.publish(depth_to_image_msg(depth, header, Image, self.depth_encoding))
-            pi.publish(self._camera_info(header))
+            self.cameras.publish(cam, rgb, depth, self.rig.K, stamp)
         self.frames_published += 1
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = CameraSource()
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(CameraSource, args)
 
 
 if __name__ == "__main__":

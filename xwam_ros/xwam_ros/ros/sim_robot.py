@@ -14,24 +14,19 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import numpy as np
-import rclpy
-from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import Header, String
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from scipy.spatial.transform import Rotation
+from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from transforms3d.euler import euler2mat, quat2euler
-from scipy.spatial.transform import Rotation
 from trajectory_msgs.msg import JointTrajectory
 
 from .camera_source import TrajectoryFollower, _t
-from .convert import depth_to_image_msg, rgb_to_image_msg
-from .params import realsense_topics
+from .robot_io import CameraPublishers, StatePublishers, run_node
 
 AXES = ("x", "y", "z", "roll", "pitch", "yaw", "gripper")
 RESULT_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -50,15 +45,6 @@ def state_to_axes(state: np.ndarray) -> np.ndarray:
 def axes_to_target(q: np.ndarray) -> np.ndarray:
     """Controller axes -> SimEnv target [xyz, rotvec, gripper]."""
     return np.concatenate([q[:3], Rotation.from_matrix(euler2mat(*q[3:6])).as_rotvec(), [q[6]]])
-
-
-def camera_info(K: np.ndarray, h: int, w: int, header) -> CameraInfo:
-    info = CameraInfo(header=header, height=h, width=w, distortion_model="plumb_bob")
-    info.k = [float(x) for x in np.asarray(K).ravel()]
-    info.d = [0.0] * 5
-    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    info.p = [K[0, 0], 0.0, K[0, 2], 0.0, 0.0, K[1, 1], K[1, 2], 0.0, 0.0, 0.0, 1.0, 0.0]
-    return info
 
 
 class SimRobotNode(Node):
@@ -81,15 +67,8 @@ class SimRobotNode(Node):
         self.env = SimEnv(SimConfig(task=task, render_size=size, horizon=self.max_steps + 50), seed=self.seed)
         self.views = list(self.env.cfg.view_names)
         self._lock = threading.Lock()
-        self.pubs = {}
-        for v in self.views:
-            t = realsense_topics(v)
-            self.pubs[v] = (self.create_publisher(Image, t["color_topic"], qos_profile_sensor_data),
-                            self.create_publisher(Image, t["depth_topic"], qos_profile_sensor_data),
-                            self.create_publisher(CameraInfo, t["info_topic"], qos_profile_sensor_data),
-                            t["frame_id"])
-        self.joint_pub = self.create_publisher(JointState, "/joint_states", 10)
-        self.ee_pub = self.create_publisher(PoseStamped, "/ee_pose", 10)
+        self.cameras = CameraPublishers(self, self.views)
+        self.state = StatePublishers(self, self.base_frame)
         self.result_pub = self.create_publisher(String, "/sim/episode_result", RESULT_QOS)
         self.create_subscription(JointTrajectory, controller, self._on_trajectory, 10)
         self.reset_client = self.create_client(Trigger, self.policy_reset)
@@ -152,22 +131,11 @@ class SimRobotNode(Node):
 
     def _publish(self, f) -> None:
         stamp = self.get_clock().now().to_msg()
-        axes = state_to_axes(f.state)
-        self.joint_pub.publish(JointState(header=Header(stamp=stamp), name=list(AXES),
-                                          position=[float(x) for x in axes]))
-        ee = PoseStamped(header=Header(stamp=stamp, frame_id=self.base_frame))
-        ee.pose.position.x, ee.pose.position.y, ee.pose.position.z = (float(x) for x in f.state[:3])
-        o = ee.pose.orientation
-        o.w, o.x, o.y, o.z = (float(x) for x in f.state[3:7])
-        self.ee_pub.publish(ee)
+        self.state.publish(AXES, state_to_axes(f.state), f.state[:3], f.state[3:7], stamp)
         if f.t % self.camera_every:
             return
-        for v, (pc, pd, pi, frame_id) in self.pubs.items():
-            header = Header(stamp=stamp, frame_id=frame_id)  # one stamp per frameset (hardware sync)
-            h, w = f.rgb[v].shape[:2]
-            pc.publish(rgb_to_image_msg(f.rgb[v], header, Image))
-            pd.publish(depth_to_image_msg(f.depth[v], header, Image, "16UC1"))
-            pi.publish(camera_info(f.K[v], h, w, header))
+        for v in self.views:
+            self.cameras.publish(v, f.rgb[v], f.depth[v], f.K[v], stamp)
 
     def destroy_node(self):
         self.env.close()
@@ -175,17 +143,7 @@ class SimRobotNode(Node):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = SimRobotNode()
-    try:
-        while rclpy.ok() and not node.finished:
-            rclpy.spin_once(node, timeout_sec=0.1)
-        time.sleep(0.5)  # let the last result reach late subscribers (it is transient local anyway)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(SimRobotNode, args)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ class LiftExpert:
         return d * speed / n if n > speed else d
 
     def _orientation(self, R: np.ndarray, obj_quat_xyzw: np.ndarray) -> tuple[np.ndarray, float]:
-        """Keep the gripper pointing down and its fingers across the cube (any of the 4 symmetric yaws)."""
+        """Keep the gripper pointing down and its fingers across the cube (the nearest of the 4 symmetric yaws)."""
         cube_yaw = _yaw(Rotation.from_quat(obj_quat_xyzw).as_matrix())
         yaw_err = min((_wrap(cube_yaw + k * np.pi / 2 - _yaw(R), 2 * np.pi) for k in range(4)), key=abs)
         tilt = np.cross(R[:, 2], [0.0, 0.0, -1.0])
@@ -81,6 +81,73 @@ class LiftExpert:
     def __call__(self, state: np.ndarray, objects: dict) -> np.ndarray:
         """Absolute EE target [xyz, rotvec, grip] for SimEnv.step."""
         return command_to_target(state, self.command(state, objects))
+
+
+class StackExpert(LiftExpert):
+    """Lift cube A, carry it over cube B, lower it until it rests 4 mm above B's top, release and back off."""
+
+    def __init__(self, **kw):
+        super().__init__(obj="cubeA", **kw)
+        self.grasp_offset = None
+
+    def _orientation(self, R, obj_quat_xyzw):
+        """Of the 4 symmetric yaws, the one whose fingers (EE y) are across the A -> B line: the open fingers then
+        never sweep cube B, which can be only 5 cm away."""
+        cube_yaw = _yaw(Rotation.from_quat(obj_quat_xyzw).as_matrix())
+        errs = [_wrap(cube_yaw + k * np.pi / 2 - _yaw(R), 2 * np.pi) for k in range(4)]
+        d = self._b[:2] - self._a[:2]
+        d = d / (np.linalg.norm(d) + 1e-9)
+        cur = _yaw(R)
+        yaw_err = min(errs, key=lambda e: abs(np.dot([-np.sin(cur + e), np.cos(cur + e)], d)) + 0.2 * abs(e))
+        tilt = np.cross(R[:, 2], [0.0, 0.0, -1.0])
+        return np.clip(np.array([tilt[0], tilt[1], yaw_err]) / ROT_SCALE * 0.8, -0.5, 0.5), yaw_err
+
+    def command(self, state, objects):
+        self._a, self._b = objects["cubeA"][:3], objects["cubeB"][:3]
+        if self.phase in ("approach", "descend", "close"):
+            a = super().command(state, objects)
+            if self.phase == "lift":  # the grasp just closed: carry instead of lifting in place
+                self.phase, self.t_phase = "carry_up", 0
+                self.grasp_offset = state[:3] - self._a
+            return a
+        eef, R = state[:3].astype(np.float64), quat2mat(state[3:7])
+        a = np.zeros(7)
+        a[3:6], yaw_err = self._orientation(R, objects["cubeA"][3:7])
+        a[6] = 1
+        self.t_phase += 1
+        above_b = self._b + self.grasp_offset
+        if self.phase in ("carry_up", "carry") and np.linalg.norm(eef - self._a) > 0.05:
+            self.phase, self.t_phase = "approach", 0  # dropped it: start over
+        elif self.phase == "carry_up":
+            a[:3] = self._move(eef, np.array([eef[0], eef[1], self._b[2] + 0.12]), 0.4)
+            if eef[2] > self._b[2] + 0.11:
+                self.phase, self.t_phase = "carry", 0
+        elif self.phase == "carry":
+            a[:3] = self._move(eef, np.array([above_b[0], above_b[1], self._b[2] + 0.12]), 0.4)
+            if np.linalg.norm(self._a[:2] - self._b[:2]) < 0.006 and abs(yaw_err) < 0.1:
+                self.phase, self.t_phase = "lower", 0
+        elif self.phase == "lower":
+            a[:3] = self._move(eef, above_b + [0, 0, 0.049], 0.25)
+            if self._a[2] - self._b[2] < 0.049 or self.t_phase > 60:
+                self.phase, self.t_phase = "release", 0
+        elif self.phase == "release":
+            a[6] = -1
+            if self.t_phase >= 8:
+                self.phase, self.t_phase = "retreat", 0
+        else:  # retreat
+            a[:3], a[6] = self._move(eef, np.array([eef[0], eef[1], self._b[2] + 0.15]), 0.4), -1
+        if self.noise > 0:
+            a[:6] += self.rng.normal(0.0, self.noise, 6)
+        return np.clip(a, -1, 1)
+
+
+EXPERTS = {"Lift": LiftExpert, "Stack": StackExpert}
+
+
+def make_expert(task: str, **kw):
+    if task not in EXPERTS:
+        raise ValueError(f"no scripted expert for task {task!r}; have {sorted(EXPERTS)}")
+    return EXPERTS[task](**kw)
 
 
 def command_to_target(state: np.ndarray, a: np.ndarray) -> np.ndarray:

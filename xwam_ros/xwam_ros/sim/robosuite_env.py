@@ -11,7 +11,7 @@ so by default the arm is drawn with its collision meshes and those passes are of
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,7 +33,6 @@ class SimConfig:
     render: str = "lowpoly"  # "lowpoly" | "fast" | "default"
     sideview_pull: float = 0.6  # move the side camera to this fraction of its distance to the table centre
     instruction: str = ""  # "" = the task's default instruction
-    extra: dict = field(default_factory=dict)
 
     def validate(self) -> "SimConfig":
         if self.task not in INSTRUCTIONS:
@@ -52,7 +51,6 @@ class SimConfig:
 
 
 INSTRUCTIONS = {"Lift": "lift the cube", "Stack": "stack the red cube on the green cube"}
-OBJECT_KEYS = {"Lift": "cube", "Stack": "cubeA"}
 
 
 @dataclass
@@ -222,10 +220,8 @@ class SimEnv:
             depth[view] = get_real_depth_map(sim, o[f"{cam}_depth"])[..., 0].astype(np.float32)
             K[view] = get_camera_intrinsic_matrix(sim, cam, s, s)
             T[view] = get_camera_extrinsic_matrix(sim, cam)  # OpenCV optical axes; the wrist camera moves
-        key = OBJECT_KEYS[self.cfg.task]
-        objects = {k[:-4]: np.concatenate([o[k], o[k[:-4] + "_quat"]]) for k in o
+        objects = {k[:-4]: np.concatenate([o[k], o[k[:-4] + "_quat"]]) for k in o  # pos + quat xyzw
                    if k.endswith("_pos") and k[:-4] + "_quat" in o and not k.startswith("robot")}
-        objects.setdefault(key, None)
         return SimFrame(self.t, rgb, depth, K, T, self.state(), self.success(), objects)
 
     def close(self) -> None:

@@ -33,10 +33,9 @@ def dataset_meta(cfg: SimConfig) -> DatasetMeta:
 
 def record_expert(env: SimEnv, seed: int, noise: float = 0.05, speed: float = 0.4, hold_steps: int = 10) -> Episode:
     """One expert episode from ``env.reset(seed)``; stops ``hold_steps`` after the first success (or at horizon)."""
-    from .expert import LiftExpert
+    from .expert import make_expert
     frame = env.reset(seed=seed)
-    obj = "cubeA" if env.cfg.task == "Stack" else "cube"
-    expert = LiftExpert(obj=obj, noise=noise, max_speed=speed, seed=seed)
+    expert = make_expert(env.cfg.task, noise=noise, max_speed=speed, seed=seed)
     frames, grips, first = [frame], [], None
     while not env.done:
         target = expert(frame.state, frame.objects)
@@ -66,7 +65,7 @@ def episode_from_frames(frames, views, grips, instruction, success, info) -> Epi
 def _worker(args) -> list[dict]:
     out, seeds, cfg_dict, noise, speed = args
     os.environ.setdefault("LP_NUM_THREADS", "1")  # one llvmpipe thread per process: faster in aggregate
-    env = SimEnv(SimConfig(**cfg_dict), seed=seeds[0] if seeds else 0)
+    env = SimEnv(SimConfig(**cfg_dict), seed=seeds[0][1] if seeds else 0)
     rows = []
     for i, seed in seeds:
         t = time.perf_counter()
