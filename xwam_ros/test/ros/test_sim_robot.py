@@ -30,7 +30,7 @@ def test_axes_round_trip():
 
 def test_sim_robot_publishes_the_cell_and_executes_trajectories(ros_context):
     params = [Parameter("episodes", value=1), Parameter("max_episode_steps", value=70),
-              Parameter("camera_every", value=2)]
+              Parameter("camera_every", value=2), Parameter("wait_for_policy", value=False)]
     sim = SimRobotNode(context=ros_context, parameter_overrides=params)
     probe = Node("probe", context=ros_context)
     got, results = {}, []

@@ -62,6 +62,8 @@ class SimRobotNode(Node):
         self.max_steps = d("max_episode_steps", 200, "Control steps before an episode counts as failed.")
         self.lookahead = d("lookahead_steps", 1, "Track the trajectory this many steps ahead (impedance lag).")
         self.policy_reset = d("policy_reset_service", "/xwam_policy/reset", "Trigger called at every new episode.")
+        self.wait_for_policy = d("wait_for_policy", True, "Start the first episode only once the policy's reset "
+                                                          "service is up (the policy has loaded and warmed up).")
         task = d("task", "Lift", "robosuite task: Lift or Stack.")
         size = d("render_size", 128, "Square camera resolution (pixels).")
         self.env = SimEnv(SimConfig(task=task, render_size=size, horizon=self.max_steps + 50), seed=self.seed)
@@ -73,8 +75,7 @@ class SimRobotNode(Node):
         self.create_subscription(JointTrajectory, controller, self._on_trajectory, 10)
         self.reset_client = self.create_client(Trigger, self.policy_reset)
         self.results, self.episode, self.rejected = [], 0, 0
-        self.finished = False
-        self._start_episode()
+        self.finished = self.started = False
         self.create_timer(1.0 / self.rate, self._tick)
 
     # --- episodes --------------------------------------------------------------------------------------------------
@@ -105,7 +106,7 @@ class SimRobotNode(Node):
     def _on_trajectory(self, msg: JointTrajectory) -> None:
         now = self._now()
         stamp = _t(msg.header.stamp)
-        if stamp and stamp < self.episode_start:  # planned from an observation of the previous episode
+        if not self.started or (stamp and stamp < self.episode_start):  # before the first / from the last episode
             self.rejected += 1
             return
         tfs = np.array([_t(p.time_from_start) for p in msg.points])
@@ -120,6 +121,12 @@ class SimRobotNode(Node):
 
     def _tick(self) -> None:
         if self.finished:
+            return
+        if not self.started:  # the episode clock starts when the policy can act, not while it loads
+            if self.wait_for_policy and not self.reset_client.service_is_ready():
+                return
+            self.started = True
+            self._start_episode()
             return
         now = self._now()
         with self._lock:
