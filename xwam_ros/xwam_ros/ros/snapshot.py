@@ -31,9 +31,10 @@ def splat(points: np.ndarray, colors: np.ndarray, T_base_cam: np.ndarray, hw=(36
     return img
 
 
-def snapshot(step_clouds: list, path, center=(0.0, 0.0, 0.05), observed=None) -> None:
+def snapshot(step_clouds: list, path, center=None, observed=None) -> None:
     """step_clouds: [(points, colors)] per future step; ``observed`` (points, colors) is drawn dimmed for context.
-    Writes a two-panel PNG (oblique and top-down)."""
+    Writes a two-panel PNG (oblique and top-down) looking at ``center`` (default: the median imagined point, so any
+    robot's base frame works)."""
     n = len(step_clouds)
     pts, cols = [], []
     if observed is not None and len(observed[0]):
@@ -46,7 +47,11 @@ def snapshot(step_clouds: list, path, center=(0.0, 0.0, 0.05), observed=None) ->
         cols.append(c)
     p = np.concatenate(pts) if pts else np.zeros((0, 3))
     c = np.concatenate(cols) if cols else np.zeros((0, 3), np.uint8)
-    views = [look_at([0.9, -0.5, 0.7], center), look_at([0.0, 0.0, 1.3], center, up=(1, 0, 0))]
+    if center is None:
+        imagined = [q for q, _ in step_clouds if len(q)]
+        center = np.median(np.concatenate(imagined), axis=0) if imagined else np.zeros(3)
+    center = np.asarray(center, np.float64)
+    views = [look_at(center + [0.9, -0.5, 0.65], center), look_at(center + [0.0, 0.0, 1.25], center, up=(1, 0, 0))]
     panels = [splat(p, c, T) for T in views]
     img = np.concatenate(panels, axis=1)
     cv2.putText(img, f"imagined 4D future: {n} steps (later = more orange); observed scene dimmed", (8, 20),
