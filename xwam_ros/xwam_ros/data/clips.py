@@ -106,3 +106,15 @@ def dataset_arrays(root: Path, episodes=None) -> tuple[np.ndarray, np.ndarray]:
             acts.append(z["actions"])
             sts.append(z["states"])
     return np.concatenate(acts), np.concatenate(sts)
+
+
+def dataset_normalizer(root: Path, episodes=None, action_dim: int | None = None, state_dim: int | None = None):
+    """q01/q99 statistics (symmetric for actions; quaternions passed through) of every step of the chosen episodes,
+    zero-padded to the model's action/state dims when given."""
+    from ..model.normalize import Normalizer
+    acts, sts = dataset_arrays(root, episodes)
+    if action_dim is not None:
+        acts = np.pad(acts, ((0, 0), (0, action_dim - acts.shape[1])))
+    if state_dim is not None:
+        sts = np.pad(sts, ((0, 0), (0, state_dim - sts.shape[1])))
+    return Normalizer.fit(acts, sts, passthrough_state_dims=(3, 4, 5, 6)), len(acts)

@@ -23,11 +23,9 @@ ACTION_NAMES = ("dx", "dy", "dz", "rx", "ry", "rz", "gripper")
 
 def compute_stats(root: Path) -> dict:
     """q01/q99 of states and actions over every step (actions symmetric, scale only), saved as stats.json."""
-    from ..model.normalize import Normalizer
-    from .clips import dataset_arrays
-    acts, sts = dataset_arrays(root)
-    norm = Normalizer.fit(acts, sts, passthrough_state_dims=(3, 4, 5, 6))
-    stats = {**norm.to_dict(), "steps": int(len(acts)), "episodes": len(EpisodeDataset(root))}
+    from .clips import dataset_normalizer
+    norm, steps = dataset_normalizer(root)
+    stats = {**norm.to_dict(), "steps": int(steps), "episodes": len(EpisodeDataset(root))}
     (Path(root) / "stats.json").write_text(json.dumps(stats, indent=1, default=lambda x: np.asarray(x).tolist()))
     return stats
 

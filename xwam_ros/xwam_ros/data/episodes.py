@@ -16,7 +16,6 @@ Converters in ``data/official.py`` and ``data/bags.py`` go to and from the other
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import zipfile
@@ -180,9 +179,3 @@ class EpisodeDataset:
     def episode_path(root: Path, index: int) -> Path:
         return Path(root) / "episodes" / f"episode_{index:06d}.npz"
 
-
-def npz_bytes(ep: Episode) -> int:
-    """Size of an episode as stored (for reports)."""
-    buf = io.BytesIO()
-    np.savez_compressed(buf, rgb=ep.rgb, depth_mm=depth_to_mm(ep.depth))
-    return buf.tell()

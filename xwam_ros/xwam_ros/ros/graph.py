@@ -42,11 +42,11 @@ class SimRobotProcess:
     def __init__(self, config_file=None, overrides: dict | None = None, namespace: str = ""):
         import os
         import subprocess
-        os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")  # camera images between processes
         args = ros_args(config_file, overrides)
         if namespace:
             args += ["-r", f"__ns:=/{namespace.strip('/')}"]
-        env = {**os.environ, "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl"), "LP_NUM_THREADS": "1"}
+        env = {"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA", **os.environ,  # camera images between processes
+               "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl"), "LP_NUM_THREADS": "1"}
         self.proc = subprocess.Popen([sys.executable, "-m", "xwam_ros.ros.sim_robot", *args], env=env)
 
     def stop(self) -> None:
@@ -69,7 +69,8 @@ class Graph:
         from .camera_source import CameraSource
         from .policy_node import PolicyNode
 
-        if sim and sim_node_of(config_file) == "sim_robot":
+        sim_node = sim_node_of(config_file) if sim else None
+        if sim_node == "sim_robot":
             import os  # before this process's DDS participant exists: camera images cross processes
             os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
         self.context = rclpy.Context()
@@ -77,10 +78,10 @@ class Graph:
         self.nodes = []
         self.camera = self.sim_process = None
         try:
-            if sim and sim_node_of(config_file) == "camera_source":
+            if sim_node == "camera_source":
                 self.camera = CameraSource(context=self.context, namespace=namespace)
                 self.nodes.append(self.camera)
-            elif sim:
+            elif sim_node == "sim_robot":
                 self.sim_process = SimRobotProcess(config_file, {**(overrides or {}), **(sim_overrides or {})},
                                                    namespace)
             self.policy_node = PolicyNode(policy=policy, context=self.context, namespace=namespace)

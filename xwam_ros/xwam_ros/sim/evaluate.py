@@ -8,7 +8,6 @@ the first ``execute_steps`` of them run at the control rate; then it queries aga
 """
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import time
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from scipy.spatial.transform import Rotation
 from ..model.actions import decode_ee_deltas
 from ..model.policy import Observation
 from ..geometry.image import resize_rgbd
-from .robosuite_env import SimConfig, SimEnv
+from .robosuite_env import SimConfig, SimEnv, run_workers
 
 
 @dataclass
@@ -99,11 +98,7 @@ def evaluate(checkpoint, cl: ClosedLoopConfig, sim_cfg: SimConfig | None = None)
     threads = max(1, (os.cpu_count() or 2) // cl.workers)
     jobs = [(str(checkpoint), seeds[w::cl.workers], cl, sim_cfg, threads) for w in range(cl.workers)]
     t = time.perf_counter()
-    if cl.workers == 1:
-        rows = _worker(jobs[0])
-    else:
-        with mp.get_context("spawn").Pool(cl.workers) as pool:
-            rows = [r for part in pool.map(_worker, jobs) for r in part]
+    rows = run_workers(_worker, jobs)
     rows.sort(key=lambda r: r["seed"])
     ok = [r for r in rows if r["success"]]
     return {"mode": cl.mode, "episodes": len(rows), "success_rate": len(ok) / len(rows),

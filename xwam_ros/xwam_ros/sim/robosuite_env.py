@@ -226,3 +226,13 @@ class SimEnv:
 
     def close(self) -> None:
         self.env.close()
+
+
+def run_workers(fn, jobs: list) -> list:
+    """``fn(job) -> list of rows`` over jobs, one spawned process per job (one simulator per core is the fastest
+    layout: llvmpipe's own threads do not help), or inline for one job; rows of all jobs in one list."""
+    if len(jobs) == 1:
+        return list(fn(jobs[0]))
+    import multiprocessing as mp
+    with mp.get_context("spawn").Pool(len(jobs)) as pool:
+        return [r for part in pool.map(fn, jobs) for r in part]

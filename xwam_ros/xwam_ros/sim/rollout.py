@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ import numpy as np
 
 from ..data.episodes import DatasetMeta, Episode, EpisodeDataset, write_episode
 from ..model.actions import encode_ee_deltas
-from .robosuite_env import SimConfig, SimEnv
+from .robosuite_env import SimConfig, SimEnv, run_workers
 
 STATE_NAMES = ("x", "y", "z", "qw", "qx", "qy", "qz", "gripper")
 ACTION_NAMES = ("dx", "dy", "dz", "rx", "ry", "rz", "gripper")
@@ -85,11 +84,7 @@ def generate(out: Path, episodes: int, seed: int = 0, workers: int = 2, cfg: Sim
     cfg_dict = {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}
     chunks = [(out, jobs[w::workers], cfg_dict, noise, speed) for w in range(workers)]
     t = time.perf_counter()
-    if workers == 1:
-        rows = _worker(chunks[0])
-    else:
-        with mp.get_context("spawn").Pool(workers) as pool:
-            rows = [r for part in pool.map(_worker, chunks) for r in part]
+    rows = run_workers(_worker, chunks)
     rows.sort(key=lambda r: r["index"])
     if not keep_failures:  # a failed demonstration teaches failure: drop it from the training set
         for r in rows:

@@ -95,7 +95,7 @@ def run_recipe(out: Path, seed: int, episodes: int, vae_steps: int, steps: int, 
     t = time.perf_counter()
     if vae is None:
         clips, train_ids, _ = make_clips(tcfg, mcfg)
-        vae = train_vae(mcfg, _Subset(clips, train_ids), vae_steps, seed, out / "vae", log=log)
+        vae = train_vae(mcfg, torch.utils.data.Subset(clips, train_ids), vae_steps, seed, out / "vae", log=log)
     times["vae_s"] = time.perf_counter() - t
     tcfg.vae = str(vae)
     t = time.perf_counter()
@@ -113,17 +113,6 @@ def run_recipe(out: Path, seed: int, episodes: int, vae_steps: int, steps: int, 
             "data": demo_summary or {"dataset": str(data)}}
     export_policy(out / "run" / "last", out / "export", card)
     return summary
-
-
-class _Subset:
-    def __init__(self, clips, ids):
-        self.clips, self.ids = clips, list(ids)
-
-    def __len__(self):
-        return len(self.ids)
-
-    def __getitem__(self, i):
-        return self.clips[self.ids[i]]
 
 
 def recipe_main(argv=None) -> int:

@@ -60,13 +60,9 @@ def fit_stats(cfg: TrainConfig, clips, train_ids) -> Normalizer:
     """q01/q99 statistics of the training data (every step of every training episode for datasets)."""
     if cfg.data == "procedural":
         return fit_normalizer([clips[i] for i in train_ids])
-    from ..data.clips import dataset_arrays
+    from ..data.clips import dataset_normalizer
     n = len(clips.episode_ids) - cfg.val_episodes
-    acts, sts = dataset_arrays(cfg.data, range(n))
-    mc = clips.cfg
-    acts = np.pad(acts, ((0, 0), (0, mc.action_dim - acts.shape[1])))
-    sts = np.pad(sts, ((0, 0), (0, mc.proprio_dim - sts.shape[1])))
-    return Normalizer.fit(acts, sts, passthrough_state_dims=(3, 4, 5, 6))
+    return dataset_normalizer(cfg.data, range(n), clips.cfg.action_dim, clips.cfg.proprio_dim)[0]
 
 
 def sample_draws(cfg: TrainConfig, batch: TrainBatch, step: int, global_indices) -> dict:
