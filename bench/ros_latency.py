@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import current_rss_mb, table, write  # noqa: E402
 
 from xwam_ros.geometry.fusion import fuse_views  # noqa: E402
-from xwam_ros.ros.convert import depth_to_image_msg, rgb_to_image_msg  # noqa: E402
+from xwam_ros.robot.convert import depth_to_image_msg, rgb_to_image_msg  # noqa: E402
 from xwam_ros.ros.graph import ros_args, share_file  # noqa: E402
-from xwam_ros.ros.params import realsense_topics  # noqa: E402
+from xwam_ros.robot.config import realsense_topics  # noqa: E402
 from xwam_ros.ros.pointcloud2 import make_xyzrgb_cloud  # noqa: E402
 from xwam_ros.ros.policy_node import PolicyNode  # noqa: E402
 from xwam_ros.sim.procedural import HOME, CameraRig, fk  # noqa: E402

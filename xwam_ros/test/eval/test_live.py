@@ -15,11 +15,11 @@ from xwam_ros.eval.replay import load_setup, play_bag, replay_observations
 from xwam_ros.model.config import get_preset
 from xwam_ros.model.policy import XWAMPolicy
 from xwam_ros.ros.graph import ros_args, share_file
-from xwam_ros.ros.observation import ObservationError, build_observation, stamp_to_ns
+from xwam_ros.robot.observation import ObservationError, build_observation, stamp_to_ns
 from xwam_ros.ros.policy_node import PolicyNode
 from xwam_ros.ros.recorder import recorder_topics
 from xwam_ros.ros.recording import BagRecorder
-from xwam_ros.ros.sync import ApproxSynchronizer
+from xwam_ros.robot.sync import ApproxSynchronizer
 
 CONFIG = share_file("config", "gantry.yaml")
 

@@ -9,8 +9,8 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Header
 from transforms3d.quaternions import mat2quat
 
-from xwam_ros.ros.convert import depth_to_image_msg, rgb_to_image_msg
-from xwam_ros.ros.params import realsense_topics
+from xwam_ros.robot.convert import depth_to_image_msg, rgb_to_image_msg
+from xwam_ros.robot.config import realsense_topics
 from xwam_ros.sim.procedural import HOME, JOINT_NAMES, CameraRig, fk
 
 CAMS = ("agentview", "sideview", "eye_in_hand")

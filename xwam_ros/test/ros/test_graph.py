@@ -9,10 +9,10 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from xwam_ros.model.config import get_preset
 from xwam_ros.model.policy import XWAMPolicy
-from xwam_ros.ros.camera_source import TrajectoryFollower
-from xwam_ros.ros.convert import camera_info_to_K, depth_to_metres, image_to_rgb
+from xwam_ros.robot.trajectory import TrajectoryFollower
+from xwam_ros.robot.convert import camera_info_to_K, depth_to_metres, image_to_rgb
 from xwam_ros.ros.graph import Graph, share_file
-from xwam_ros.sim.procedural import HOME
+from xwam_ros.sim.procedural import HOME, JOINT_NAMES
 
 
 def test_graph_end_to_end_moves_the_arm_and_publishes_realsense_topics():
@@ -49,7 +49,7 @@ def test_graph_end_to_end_moves_the_arm_and_publishes_realsense_topics():
 
 
 def test_trajectory_follower_semantics():
-    f = TrajectoryFollower(HOME)
+    f = TrajectoryFollower(HOME, JOINT_NAMES)
     names = ["x", "y", "z", "roll", "pitch", "yaw", "gripper"]
     target = HOME + np.array([0.1, 0, 0, 0, 0, 0, 0])
     assert f.set(names, 10.0, np.array([1.0]), target[None], now_s=10.0) is None

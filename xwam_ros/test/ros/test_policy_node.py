@@ -18,7 +18,7 @@ from rig import ScenePublisher
 from xwam_ros.model.config import get_preset
 from xwam_ros.model.policy import XWAMPolicy
 from xwam_ros.ros.graph import ros_args, share_file
-from xwam_ros.ros.params import ParameterError
+from xwam_ros.robot.config import ParameterError
 from xwam_ros.ros.pointcloud2 import read_xyzrgb
 from xwam_ros.ros.policy_node import PolicyNode
 from xwam_ros.sim.procedural import default_boxes

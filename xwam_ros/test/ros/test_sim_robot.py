@@ -14,8 +14,9 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from xwam_ros.ros.convert import camera_info_to_K, depth_to_metres, image_to_rgb
-from xwam_ros.ros.sim_robot import AXES, RESULT_QOS, SimRobotNode, axes_to_target, state_to_axes
+from xwam_ros.robot.convert import camera_info_to_K, depth_to_metres, image_to_rgb
+from xwam_ros.robot.cartesian import AXES, axes_to_target, state_to_axes
+from xwam_ros.ros.sim_robot import RESULT_QOS, SimRobotNode
 
 from conftest import spin_until
 

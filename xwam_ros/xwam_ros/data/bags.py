@@ -20,7 +20,7 @@ import numpy as np
 from ..eval.bag_reader import BagError, iter_messages, make_typestore
 from ..eval.replay import _extrinsics, replay_observations
 from ..model.actions import encode_ee_deltas
-from ..ros.sim_robot import state_to_axes as _axes
+from ..robot.cartesian import state_to_axes as _axes
 from .episodes import DatasetMeta, Episode
 
 T0 = 1_000.0  # bag time of an episode's first step (seconds)
@@ -70,7 +70,7 @@ def episode_to_bag(ep: Episode, meta: DatasetMeta, path, setup, storage: str = "
     from std_msgs.msg import Header, String
     from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-    from ..ros.convert import depth_to_image_msg, rgb_to_image_msg
+    from ..robot.convert import depth_to_image_msg, rgb_to_image_msg
     from ..ros.robot_io import camera_info
 
     if [c.name for c in setup.cameras] != list(meta.view_names):

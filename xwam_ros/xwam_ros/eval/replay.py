@@ -18,11 +18,11 @@ import yaml
 
 from ..geometry.camera import ee_pose_to_matrix
 from ..geometry.fusion import fuse_views
-from ..ros.observation import BuiltObservation, ObservationError, build_observation, ee_state, joint_vector
-from ..ros.observation import stamp_to_ns
-from ..ros.params import NODE_PARAMS, CameraConfig, validate
-from ..ros.sync import ApproxSynchronizer
-from ..ros.targets import decode_targets
+from ..robot.observation import BuiltObservation, ObservationError, build_observation, ee_state, joint_vector
+from ..robot.observation import stamp_to_ns
+from ..robot.config import NODE_PARAMS, CameraConfig, validate
+from ..robot.sync import ApproxSynchronizer
+from ..robot.targets import decode_targets
 from . import metrics
 from .bag_reader import BagError, iter_messages
 
@@ -39,7 +39,7 @@ def load_setup(config_file, overrides: dict | None = None):
     cams = []
     for name in values["camera_names"]:
         c = p.get("cameras", {}).get(name, {})
-        from ..ros.params import realsense_topics
+        from ..robot.config import realsense_topics
         d = realsense_topics(name)
         cams.append(CameraConfig(name, c.get("color_topic", d["color_topic"]), c.get("depth_topic", d["depth_topic"]),
                                  c.get("info_topic", d["info_topic"]), c.get("frame_id", d["frame_id"]),

@@ -18,44 +18,8 @@ from transforms3d.quaternions import mat2quat
 from trajectory_msgs.msg import JointTrajectory
 
 from ..sim.procedural import HOME, JOINT_NAMES, CameraRig, default_cameras, fk
+from ..robot.trajectory import TrajectoryFollower, stamp_to_s as _t
 from .robot_io import CameraPublishers, StatePublishers, run_node
-
-
-def _t(stamp) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
-
-
-class TrajectoryFollower:
-    """Joint-space trajectory playback with joint_trajectory_controller timing semantics (no rclpy)."""
-
-    def __init__(self, q0: np.ndarray, names=JOINT_NAMES):
-        self.q = np.array(q0, float)
-        self.names = list(names)
-        self._times = None
-        self._points = None
-        self.received = 0
-
-    def set(self, names, stamp_s: float, tfs: np.ndarray, positions: np.ndarray, now_s: float) -> str | None:
-        if list(names) != self.names:
-            return f"trajectory joints {list(names)} do not match {self.names}"
-        if len(tfs) == 0 or np.any(np.diff(tfs) <= 0):
-            return "trajectory is empty or time_from_start is not strictly increasing"
-        start = now_s if stamp_s == 0 else stamp_s
-        times = start + tfs
-        if times[-1] < now_s:
-            return "trajectory ends in the past"
-        self._times = np.concatenate([[now_s], times])
-        self._points = np.vstack([self.q, positions])
-        self.received += 1
-        return None
-
-    def step(self, now_s: float) -> np.ndarray:
-        if self._times is not None:
-            t = np.clip(now_s, self._times[0], self._times[-1])
-            self.q = np.array([np.interp(t, self._times, self._points[:, j]) for j in range(len(self.q))])
-            if now_s >= self._times[-1]:
-                self._times = self._points = None  # hold the last point
-        return self.q.copy()
 
 
 class CameraSource(Node):
@@ -70,7 +34,7 @@ class CameraSource(Node):
         self.depth_encoding = d("depth_encoding", "16UC1", "16UC1 (mm, RealSense) or 32FC1 (m).")
         self.rig = CameraRig(h, w)
         self.cams = list(default_cameras())
-        self.follower = TrajectoryFollower(HOME)
+        self.follower = TrajectoryFollower(HOME, JOINT_NAMES)
         self._lock = threading.Lock()
         self.cameras = CameraPublishers(self, self.cams, self.depth_encoding)
         self.state = StatePublishers(self, self.base_frame)

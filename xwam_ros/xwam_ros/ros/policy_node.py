@@ -29,14 +29,14 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from ..geometry.camera import ee_pose_to_matrix
 from ..geometry.fusion import fuse_views
-from .convert import depth_to_image_msg, rgb_to_image_msg
-from .observation import ObservationError, build_observation, ee_state, joint_vector, stamp_to_ns
-from .params import ParameterError, declare_and_read
+from ..robot.convert import depth_to_image_msg, rgb_to_image_msg
+from ..robot.observation import ObservationError, build_observation, ee_state, joint_vector, stamp_to_ns
+from ..robot.config import ParameterError, declare_and_read
 from .pointcloud2 import make_xyzrgb_cloud
-from .safety import ChunkRejected, SafetyFilter
-from .sync import ApproxSynchronizer, LatestSlot
-from .targets import decode_targets
-from .trajectory import StreamingExecutor, build_joint_trajectory, chunk_times, drop_past
+from ..robot.safety import ChunkRejected, SafetyFilter
+from ..robot.sync import ApproxSynchronizer, LatestSlot
+from ..robot.targets import decode_targets
+from ..robot.trajectory import StreamingExecutor, build_joint_trajectory, chunk_times, drop_past
 
 try:
     from xwam_interfaces.msg import ActionChunk, ImaginedFuture

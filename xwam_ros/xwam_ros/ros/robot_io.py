@@ -10,8 +10,8 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Header
 
-from .convert import depth_to_image_msg, rgb_to_image_msg
-from .params import realsense_topics
+from ..robot.convert import depth_to_image_msg, rgb_to_image_msg
+from ..robot.config import realsense_topics
 
 
 def camera_info(K: np.ndarray, h: int, w: int, header) -> CameraInfo:

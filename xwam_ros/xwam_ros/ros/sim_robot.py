@@ -19,32 +19,15 @@ import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from scipy.spatial.transform import Rotation
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
-from transforms3d.euler import euler2mat, quat2euler
 from trajectory_msgs.msg import JointTrajectory
 
-from .camera_source import TrajectoryFollower, _t
+from ..robot.cartesian import AXES, axes_to_target, state_to_axes
+from ..robot.trajectory import TrajectoryFollower, stamp_to_s as _t
 from .robot_io import CameraPublishers, StatePublishers, run_node
 
-AXES = ("x", "y", "z", "roll", "pitch", "yaw", "gripper")
 RESULT_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-
-
-def state_to_axes(state: np.ndarray) -> np.ndarray:
-    """[xyz, quat wxyz, gripper] -> [x, y, z, roll, pitch, yaw, gripper] (the controller's axes).
-
-    Roll is reported in [0, 2 pi): with the tool pointing down it sits near pi, where (-pi, pi] would wrap between
-    consecutive states and a trajectory interpolated across the wrap would turn the hand over."""
-    state = np.asarray(state, np.float64)  # transforms3d's mat2euler rejects float32 under numpy 2
-    roll, pitch, yaw = quat2euler(state[3:7])
-    return np.array([*state[:3], roll % (2 * np.pi), pitch, yaw, state[7]])
-
-
-def axes_to_target(q: np.ndarray) -> np.ndarray:
-    """Controller axes -> SimEnv target [xyz, rotvec, gripper]."""
-    return np.concatenate([q[:3], Rotation.from_matrix(euler2mat(*q[3:6])).as_rotvec(), [q[6]]])
 
 
 class SimRobotNode(Node):

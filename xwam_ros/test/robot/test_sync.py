@@ -3,7 +3,7 @@ import threading
 import numpy as np
 import pytest
 
-from xwam_ros.ros.sync import ApproxSynchronizer, LatestSlot
+from xwam_ros.robot.sync import ApproxSynchronizer, LatestSlot
 
 KEYS = ("a/rgb", "a/depth", "b/rgb", "b/depth")
 MS = 1_000_000

@@ -112,3 +112,41 @@ class StreamingExecutor:
             return np.zeros(0), np.zeros((0, 0))
         m = self.times > now_s
         return self.times[m], self.positions[m]
+
+
+def stamp_to_s(stamp) -> float:
+    """builtin_interfaces Time/Duration -> seconds."""
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+class TrajectoryFollower:
+    """Joint-space trajectory playback with joint_trajectory_controller timing semantics (no rclpy)."""
+
+    def __init__(self, q0: np.ndarray, names):
+        self.q = np.array(q0, float)
+        self.names = list(names)
+        self._times = None
+        self._points = None
+        self.received = 0
+
+    def set(self, names, stamp_s: float, tfs: np.ndarray, positions: np.ndarray, now_s: float) -> str | None:
+        if list(names) != self.names:
+            return f"trajectory joints {list(names)} do not match {self.names}"
+        if len(tfs) == 0 or np.any(np.diff(tfs) <= 0):
+            return "trajectory is empty or time_from_start is not strictly increasing"
+        start = now_s if stamp_s == 0 else stamp_s
+        times = start + tfs
+        if times[-1] < now_s:
+            return "trajectory ends in the past"
+        self._times = np.concatenate([[now_s], times])
+        self._points = np.vstack([self.q, positions])
+        self.received += 1
+        return None
+
+    def step(self, now_s: float) -> np.ndarray:
+        if self._times is not None:
+            t = np.clip(now_s, self._times[0], self._times[-1])
+            self.q = np.array([np.interp(t, self._times, self._points[:, j]) for j in range(len(self.q))])
+            if now_s >= self._times[-1]:
+                self._times = self._points = None  # hold the last point
+        return self.q.copy()

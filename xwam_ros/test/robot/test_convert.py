@@ -3,7 +3,7 @@ import pytest
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from xwam_ros.ros.convert import (ImageConversionError, camera_info_to_K, depth_to_image_msg, depth_to_metres,
+from xwam_ros.robot.convert import (ImageConversionError, camera_info_to_K, depth_to_image_msg, depth_to_metres,
                                   image_to_rgb, rgb_to_image_msg)
 
 

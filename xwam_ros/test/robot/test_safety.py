@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from xwam_ros.ros.safety import ChunkRejected, SafetyFilter, SafetyLimits
+from xwam_ros.robot.safety import ChunkRejected, SafetyFilter, SafetyLimits
 
 
 def _limits():

@@ -3,7 +3,7 @@ import pytest
 from builtin_interfaces.msg import Duration, Time
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from xwam_ros.ros.trajectory import StreamingExecutor, build_joint_trajectory, chunk_times, drop_past
+from xwam_ros.robot.trajectory import StreamingExecutor, build_joint_trajectory, chunk_times, drop_past
 
 CLS = (JointTrajectory, JointTrajectoryPoint, Duration, Time)
 

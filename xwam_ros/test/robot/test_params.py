@@ -3,7 +3,7 @@ import pytest
 import yaml
 
 from xwam_ros.ros.graph import share_file
-from xwam_ros.ros.params import CAMERA_PARAMS, NODE_PARAMS, CameraConfig, ParameterError, validate
+from xwam_ros.robot.config import CAMERA_PARAMS, NODE_PARAMS, CameraConfig, ParameterError, validate
 
 
 def _load(name):
