@@ -32,3 +32,17 @@ def test_staleness():
     f = SafetyFilter(_limits())
     assert f.check_stale(10.0, 10.2) is None
     assert "old" in f.check_stale(10.0, 11.0)
+
+
+def test_saturated_gripper_is_not_a_limit_event_but_everything_else_is():
+    lim = SafetyLimits(position_min=[-1, 0.0], position_max=[1, 0.04], max_velocity=[10.0, 10.0],
+                       max_step=[0.5, 0.5], saturating=[1])
+    f = SafetyFilter(lim)
+    chunk = np.array([[0.1, 0.5], [0.2, 0.9], [0.3, -0.3]])  # the gripper is told past both ends of its range
+    out, rep = f.apply(chunk, dt=0.1, current=np.array([0.0, 0.02]))
+    assert np.allclose(out[:, 1], [0.04, 0.04, 0.0]) and np.allclose(out[:, 0], chunk[:, 0])
+    assert rep["rate_limited_steps"] == 0 and rep["position_clamped_steps"] == 0 and rep["saturated_steps"] == 3
+    out, rep = f.apply(np.array([[1.5, 0.02]]), dt=0.1, current=np.array([0.8, 0.02]))  # an arm joint past its range
+    assert rep["position_clamped_steps"] == 1 and out[0, 0] == 1.0
+    out, rep = f.apply(np.array([[0.9, 0.02]]), dt=0.1, current=np.array([0.0, 0.02]))  # a real rate limit
+    assert rep["rate_limited_steps"] == 1 and out[0, 0] == 0.5

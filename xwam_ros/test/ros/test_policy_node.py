@@ -9,9 +9,12 @@ import rclpy
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from geometry_msgs.msg import PoseArray
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import String
-from std_srvs.srv import SetBool
+from std_srvs.srv import SetBool, Trigger
+from xwam_interfaces.msg import ActionChunk
 from trajectory_msgs.msg import JointTrajectory
 
 from rig import ScenePublisher
@@ -34,26 +37,37 @@ def policy():
 
 
 class Harness:
+    """The node in its own context; the scene publisher and an independent client in another (separate DDS
+    participants: everything the tests see went through DDS)."""
+
     def __init__(self, policy, **overrides):
-        self.ctx = rclpy.Context()
+        self.ctx, self.client_ctx = rclpy.Context(), rclpy.Context()
         params = {"imagine": False, "max_observation_age": 2.0, "max_inference_time": 10.0, **overrides}
         rclpy.init(args=ros_args(CONFIG, params), context=self.ctx)
+        rclpy.init(context=self.client_ctx)
         self.node = PolicyNode(policy=policy, warm_up=False, context=self.ctx)
-        self.pub = ScenePublisher(self.ctx)
-        self.listener = Node("listener", context=self.ctx)
-        self.trajs, self.status, self.clouds, self.observed = [], [], [], []
-        self.listener.create_subscription(JointTrajectory, "/arm_controller/joint_trajectory",
-                                          lambda m: self.trajs.append((m, self.pub.now())), QoSProfile(depth=50))
-        self.listener.create_subscription(String, "/xwam_policy/status", lambda m: self.status.append(json.loads(m.data)), 10)
-        self.listener.create_subscription(PointCloud2, "/xwam_policy/imagined/points", self.clouds.append, QoSProfile(depth=50))
-        self.listener.create_subscription(PointCloud2, "/xwam_policy/observed/points", self.observed.append,
-                                          rclpy.qos.qos_profile_sensor_data)
-        self.ex = MultiThreadedExecutor(num_threads=2, context=self.ctx)
-        for n in (self.node, self.pub, self.listener):
-            self.ex.add_node(n)
-        self.th = threading.Thread(target=self.ex.spin, daemon=True)
-        self.th.start()
-        time.sleep(0.5)  # discovery
+        self.pub = ScenePublisher(self.client_ctx)
+        self.listener = Node("listener", context=self.client_ctx)
+        self.trajs, self.status, self.clouds, self.observed, self.targets, self.diags, self.chunks = ([] for _ in range(7))
+        sub = self.listener.create_subscription
+        sub(JointTrajectory, "/arm_controller/joint_trajectory", lambda m: self.trajs.append((m, self.pub.now())),
+            QoSProfile(depth=50))
+        sub(String, "/xwam_policy/status", lambda m: self.status.append(json.loads(m.data)), 10)
+        sub(PointCloud2, "/xwam_policy/imagined/points", self.clouds.append, QoSProfile(depth=50))
+        sub(PointCloud2, "/xwam_policy/observed/points", self.observed.append, rclpy.qos.qos_profile_sensor_data)
+        sub(PoseArray, "/xwam_policy/ee_targets", self.targets.append, QoSProfile(depth=50))
+        sub(DiagnosticArray, "/diagnostics", self.diags.append, QoSProfile(depth=50))
+        sub(ActionChunk, "/xwam_policy/action_chunk", self.chunks.append, QoSProfile(depth=50))
+        self.executors, self.threads = [], []
+        for ctx, nodes in ((self.ctx, [self.node]), (self.client_ctx, [self.pub, self.listener])):
+            ex = MultiThreadedExecutor(num_threads=2, context=ctx)
+            for n in nodes:
+                ex.add_node(n)
+            self.executors.append(ex)
+            self.threads.append(threading.Thread(target=ex.spin, daemon=True))
+            self.threads[-1].start()
+        assert wait_for(lambda: self.listener.count_publishers("/xwam_policy/status") >= 1
+                        and self.node.count_publishers("/joint_states") >= 1)  # discovery
 
     def feed_until(self, pred, timeout=20.0, period=0.1, **kw):
         t0 = time.monotonic()
@@ -67,21 +81,43 @@ class Harness:
     def counter(self, name):
         return self.node.counters.get(name, 0)
 
-    def enable(self, on=True):
-        cli = self.listener.create_client(SetBool, "/xwam_policy/enable")
+    def call(self, srv_type, name, request):
+        cli = self.listener.create_client(srv_type, name)
         assert cli.wait_for_service(timeout_sec=5.0)
-        fut = cli.call_async(SetBool.Request(data=on))
-        t0 = time.monotonic()
-        while not fut.done() and time.monotonic() - t0 < 5:
-            time.sleep(0.05)
-        assert fut.result().success
+        fut = cli.call_async(request)
+        assert wait_for(fut.done, timeout=5.0)
+        return fut.result()
+
+    def enable(self, on=True):
+        resp = self.call(SetBool, "/xwam_policy/enable", SetBool.Request(data=on))
+        assert resp.success
+        return resp
+
+    def diag(self, name, since=0):
+        """The newest DiagnosticStatus called ``name`` received after index ``since``, or None."""
+        for arr in reversed(self.diags[since:]):
+            for st in arr.status:
+                if st.name == name:
+                    return st
+        return None
 
     def close(self):
-        self.ex.shutdown(timeout_sec=2)
-        self.th.join(timeout=5)
+        for ex, th in zip(self.executors, self.threads):
+            ex.shutdown(timeout_sec=2)
+            th.join(timeout=5)
         for n in (self.listener, self.pub, self.node):
             n.destroy_node()
         rclpy.shutdown(context=self.ctx)
+        rclpy.shutdown(context=self.client_ctx)
+
+
+def wait_for(pred, timeout=10.0, step=0.02) -> bool:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if pred():
+            return True
+        time.sleep(step)
+    return bool(pred())
 
 
 @pytest.fixture
@@ -111,11 +147,12 @@ def test_dry_run_sends_nothing_then_enable_sends_safe_anchored_trajectories(harn
     # no jump from the measured state: the first sent point is (dropped points + 1) limited steps away at most
     first_index = h.node.policy.config.num_actions - len(msg.points)
     assert np.all(np.abs(pos[0] - h.pub.q) <= (first_index + 1) * np.array(lim.max_step) + 1e-6)
-    n = len(h.trajs)
     h.enable(False)
-    time.sleep(0.3)
+    q = h.counter("queries")
+    assert h.feed_until(lambda: h.counter("queries") >= q + 2)  # a chunk in flight may still land: wait two
     n = len(h.trajs)
-    h.feed_until(lambda: False, timeout=1.5)
+    q = h.counter("queries")
+    assert h.feed_until(lambda: h.counter("queries") >= q + 3)
     assert len(h.trajs) == n  # disabled again: nothing more is sent
 
 
@@ -212,3 +249,164 @@ def test_streaming_mode_replans_while_executing_without_jumps(harness):
         assert np.all(np.diff(tfs) > 0)
         assert np.all(np.abs(np.diff(pos, axis=0)) <= 2 * lim + 1e-9)  # merged chunks join without a jump
     assert h.counter("skipped_while_executing") == 0  # streaming queries again before the chunk ends
+
+
+# the random test model's chunks are wild: with these limits only the gripper (range [0, 0.04]) saturates
+WIDE_LIMITS = {"position_min": [-1e3] * 6 + [0.0], "position_max": [1e3] * 6 + [0.04],
+               "max_velocity": [1e3] * 7, "max_step": [1e3] * 7}
+
+
+# --- safety: nothing toward the robot in dry run, from a slow chunk or from a stale one --------------------------------
+class DelayedPolicy:
+    """The real policy behind a slow link (a busy GPU): each query takes ``delay`` seconds longer."""
+
+    def __init__(self, policy, delay):
+        self._policy, self._delay = policy, delay
+
+    def policy(self, obs, **kw):
+        time.sleep(self._delay)
+        return self._policy.policy(obs, **kw)
+
+    def __getattr__(self, name):
+        return getattr(self._policy, name)
+
+
+@pytest.mark.parametrize("harness", [{"ik": "none"}], indirect=True)
+def test_ik_none_publishes_nothing_in_dry_run_and_the_enable_reply_says_what_is_sent(harness):
+    h = harness
+    assert h.feed_until(lambda: h.counter("queries") >= 2 and len(h.chunks) >= 2)
+    assert h.targets == [] and h.trajs == []  # dry run: the action chunk is informational, nothing else goes out
+    resp = h.enable(True)
+    assert "ik=none" in resp.message and "no controller output" in resp.message
+    assert "will be sent" not in resp.message
+    assert h.feed_until(lambda: len(h.targets) >= 1)
+    assert h.trajs == []  # ik=none never drives a controller
+    assert h.enable(False).message.startswith("disabled")
+
+
+@pytest.mark.parametrize("harness", [{"ik": "none", "enabled": True, "max_inference_time": 0.001},
+                                     {"ik": "gantry", "enabled": True, "max_inference_time": 0.001}], indirect=True)
+def test_slow_inference_is_rejected_before_anything_is_published(harness):
+    h = harness
+    assert h.feed_until(lambda: h.counter("rejected_chunk") >= 2 and len(h.chunks) >= 2)
+    assert "inference took" in h.node.last_error
+    assert h.targets == [] and h.trajs == []
+
+
+def test_observation_stale_after_inference_is_rejected(policy):
+    h = Harness(DelayedPolicy(policy, 0.8), ik="none", enabled=True, max_observation_age=0.5)
+    try:
+        assert h.feed_until(lambda: h.counter("rejected_chunk") >= 2)
+        assert "became stale during inference" in h.node.last_error
+        assert h.counter("queries") >= 2 and h.targets == [] and h.trajs == []
+    finally:
+        h.close()
+
+
+@pytest.mark.parametrize("harness", [WIDE_LIMITS], indirect=True)
+def test_gripper_saturation_is_not_counted_as_safety_limiting(harness):
+    h = harness
+    assert h.feed_until(lambda: h.counter("queries") >= 3)
+    assert h.counter("safety_limited_chunks") == 0  # only a saturated gripper: nothing was really limited
+    h.node.safety.smax[:] = 1e-6  # now every chunk is really rate-limited (a change the limits allow at run time)
+    q = h.counter("queries")
+    assert h.feed_until(lambda: h.counter("queries") >= q + 2)
+    assert h.counter("safety_limited_chunks") >= 1
+
+
+# --- streaming: one trajectory per committed chunk, stamped with the observation --------------------------------------
+@pytest.mark.parametrize("harness", [{"execution_mode": "streaming", "enabled": True, "execute_steps": 16}],
+                         indirect=True)
+def test_streaming_commits_execute_steps_and_stamps_trajectories_with_the_observation(harness):
+    h = harness
+    dt = h.node.dt
+    assert h.feed_until(lambda: len(h.trajs) >= 3, timeout=40)
+    chunks = {(c.header.stamp.sec, c.header.stamp.nanosec): c for c in h.chunks}
+    stamps = []
+    for msg, _ in h.trajs[:3]:
+        key = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+        assert key in chunks  # the trajectory carries the stamp of the observation its chunk came from
+        stamps.append((key[0] + key[1] * 1e-9, chunks[key].model_latency))
+    for (t_a, lat_a), (t_b, _) in zip(stamps, stamps[1:]):
+        # the next observation is taken when the committed 16 actions are one inference from running out; a frame
+        # arrives every 0.1 s, so the next set is at most one frame period later than that
+        assert t_b >= t_a + 16 * dt - lat_a - 0.15, (t_b - t_a, lat_a)
+    assert h.counter("skipped_while_executing") >= 1
+
+
+# --- services and topics ----------------------------------------------------------------------------------------------
+def test_reset_clears_counters_and_errors_and_instruction_reaches_the_model(harness):
+    h = harness
+    assert h.feed_until(lambda: h.counter("bad_input") >= 1, timeout=10, info=False)  # an error to clear
+    assert h.feed_until(lambda: h.counter("queries") >= 1)
+    resp = h.call(Trigger, "/xwam_policy/reset", Trigger.Request())
+    assert resp.success
+    n = len(h.status)
+    assert wait_for(lambda: len(h.status) > n, timeout=5)
+    st = h.status[-1]
+    assert st["counters"].get("queries", 0) <= 1 and "bad_input" not in st["counters"] and st["last_error"] == ""
+    assert not st["window_counts"].get("bad_input")
+    pub = h.listener.create_publisher(String, "/xwam_policy/instruction", 10)
+    assert wait_for(lambda: pub.get_subscription_count() >= 1)
+    pub.publish(String(data="stack the blue block"))
+    assert h.feed_until(lambda: h.status and h.status[-1]["query_instruction"] == "stack the blue block")
+
+
+# --- diagnostics ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("harness", [{"diagnostics_window": 3.0, "sync_timeout": 1.0, **WIDE_LIMITS}], indirect=True)
+def test_diagnostics_levels_follow_the_window_and_clear_on_recovery(harness):
+    h = harness
+    inf = "xwam_policy: inference"
+    assert h.feed_until(lambda: h.counter("queries") >= 1 and (h.diag(inf) or DiagnosticStatus(level=b"\x09")).level == DiagnosticStatus.OK)
+    n = len(h.diags)
+    assert h.feed_until(lambda: (h.diag(inf, n) or DiagnosticStatus()).level == DiagnosticStatus.ERROR,
+                        encoding="yuv422")
+    assert "unsupported colour encoding" in h.diag(inf, n).message
+    n = len(h.diags)
+    assert h.feed_until(lambda: (h.diag(inf, n) or DiagnosticStatus(level=b"\x09")).level == DiagnosticStatus.WARN)
+    assert h.node.last_error == ""  # a good chunk clears it
+    n = len(h.diags)
+    assert h.feed_until(lambda: (h.diag(inf, n) or DiagnosticStatus(level=b"\x09")).level == DiagnosticStatus.OK, timeout=10)
+    cam = h.diag("xwam_policy: camera agentview")
+    vals = {kv.key: kv.value for kv in cam.values}
+    assert 3.0 <= float(vals["color_rate_hz"]) <= 12.0 and float(vals["depth_age_s"]) < 1.0  # fed at ~10 Hz
+
+
+@pytest.mark.parametrize("harness", [{"sync_timeout": 1.0}], indirect=True)
+def test_no_synchronised_set_is_an_error_naming_the_late_camera(harness):
+    h = harness
+    sync = "xwam_policy: synchronisation"
+    assert wait_for(lambda: h.diag(sync) is not None and h.diag(sync).level == DiagnosticStatus.ERROR, timeout=10)
+    assert "never received" in h.diag(sync).message
+    # one camera stops
+    n = len(h.diags)
+    assert h.feed_until(lambda: h.diag(sync, n) is not None and h.diag(sync, n).level == DiagnosticStatus.ERROR
+                        and "eye_in_hand/" in h.diag(sync, n).message, cams=("agentview", "sideview"))
+    assert h.diag("xwam_policy: camera eye_in_hand").level == DiagnosticStatus.ERROR
+    # all cameras again: the error clears
+    n = len(h.diags)
+    assert h.feed_until(lambda: h.diag(sync, n) is not None and h.diag(sync, n).level == DiagnosticStatus.OK)
+    # frames that never synchronise: sideview 50 ms behind the others (sync_slop is 20 ms)
+    n = len(h.diags)
+    assert h.feed_until(lambda: h.diag(sync, n) is not None and h.diag(sync, n).level == DiagnosticStatus.ERROR
+                        and "sideview/" in h.diag(sync, n).message, jitter=[0.0, -0.05, 0.0])
+    # stamps that jump backwards: agentview's clock goes back 5 s
+    n = len(h.diags)
+    assert h.feed_until(lambda: h.diag(sync, n) is not None and "agentview/" in h.diag(sync, n).message
+                        and "jumped back" in h.diag(sync, n).message, jitter=[-5.0, 0.0, 0.0])
+    assert h.diag("xwam_policy: camera agentview").level >= DiagnosticStatus.WARN
+
+
+@pytest.mark.parametrize("qos,expected", [("sensor_data", "BEST_EFFORT"), ("reliable", "RELIABLE")])
+def test_image_qos_is_a_parameter(policy, qos, expected):
+    h = Harness(policy, image_qos=qos)
+    try:
+        topic = "/agentview/color/image_raw"
+        assert wait_for(lambda: any(i.node_name == "xwam_policy"
+                                    for i in h.listener.get_subscriptions_info_by_topic(topic)))
+        info = [i for i in h.listener.get_subscriptions_info_by_topic(topic) if i.node_name == "xwam_policy"][0]
+        assert info.qos_profile.reliability.name == expected
+        if qos == "sensor_data":  # a best-effort driver (the scene publisher) is matched
+            assert h.feed_until(lambda: h.counter("queries") >= 1)
+    finally:
+        h.close()

@@ -67,6 +67,12 @@ NODE_PARAMS = {
     "cloud_stride": (1, "Pixel stride when building clouds (2 = quarter of the points)."),
     "cloud_voxel": (0.0, "Voxel size (m) for downsampling published clouds; 0 = off."),
     "publish_observed_cloud": (True, "Publish the fused observed cloud on ~/observed/points."),
+    "image_qos": ("sensor_data", "QoS of the image and camera_info subscriptions: 'sensor_data' (best effort, depth "
+                                 "5: matches every driver) or 'reliable' (reliable, depth 5)."),
+    "sync_timeout": (2.0, "Seconds without a synchronised camera set before /diagnostics reports an ERROR naming "
+                          "the late camera stream."),
+    "diagnostics_window": (10.0, "Seconds of history behind the /diagnostics levels, event counts and per-camera "
+                                 "rates (older events are forgotten)."),
 }
 CAMERA_PARAMS = {
     "color_topic": "Colour image topic (rgb8/bgr8/rgba8/bgra8/mono8).",
@@ -127,6 +133,10 @@ def validate(values: dict, cameras: list) -> NodeConfig:
     _check(v["execute_steps"] >= 1 and v["overlap_steps"] >= 0, "execute_steps", "must be >= 1 (overlap >= 0)")
     _check(len(v["joint_names"]) > 0, "joint_names", "must not be empty")
     _check(len(cameras) > 0, "camera_names", "at least one camera is needed")
+    _check(v["image_qos"] in ("sensor_data", "reliable"), "image_qos", f"must be sensor_data|reliable, got "
+                                                                       f"{v['image_qos']!r}")
+    _check(v["sync_timeout"] > 0, "sync_timeout", "must be positive")
+    _check(v["diagnostics_window"] > 0, "diagnostics_window", "must be positive")
     if v["ik"] in ("cartesian", "gantry"):
         _check(len(v["joint_names"]) == 7, "joint_names", f"ik={v['ik']} needs 7 axes (x y z roll pitch yaw gripper)")
     for cam in cameras:
@@ -138,8 +148,9 @@ def validate(values: dict, cameras: list) -> NodeConfig:
         for t in ("color_topic", "depth_topic", "info_topic"):
             _check(bool(getattr(cam, t)), f"cameras.{cam.name}.{t}", "must not be empty")
     try:
+        saturating = [i for i, n in enumerate(v["joint_names"]) if n == v["gripper_joint"]]
         limits = SafetyLimits(list(v["position_min"]), list(v["position_max"]), list(v["max_velocity"]),
-                              list(v["max_step"]), v["max_observation_age"], v["max_inference_time"])
+                              list(v["max_step"]), v["max_observation_age"], v["max_inference_time"], saturating)
         limits.validate(len(v["joint_names"]))
     except ValueError as exc:
         raise ParameterError(str(exc)) from exc

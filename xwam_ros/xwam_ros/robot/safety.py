@@ -1,8 +1,14 @@
 """Safety limits applied to every chunk before anything is sent to the robot (no rclpy).
 
-Order of checks: non-finite values reject the whole chunk; the first target may not jump more than ``max_step``
-away from the measured joint state; every step's change is limited by both ``max_step`` and ``max_velocity * dt``;
-positions are clamped to the joint range last, so the final output always satisfies the hard limits.
+Order of checks: non-finite values reject the whole chunk; targets are clamped to the joint range; the first target
+may not jump more than ``max_step`` away from the measured joint state; every step's change is limited by both
+``max_step`` and ``max_velocity * dt``, so the output satisfies every hard limit.
+
+The report counts what was really limited. A *saturating* axis (the gripper: models command "open"/"close" past the
+finger range and the hand stops at its end) being clamped to its range is the normal meaning of the command, so it
+is reported as ``saturated_steps``, not as a position clamp; clamping the target before the rate limit keeps a
+saturated gripper from counting as rate-limited on every step (the output is the same as limiting first and clamping
+last, because the previous output always lies inside the range).
 """
 from __future__ import annotations
 
@@ -19,8 +25,7 @@ class SafetyLimits:
     max_step: list[float]  # per control step, per joint
     max_observation_age_s: float = 0.5
     max_inference_s: float = 5.0
-    workspace_min: list[float] = field(default_factory=lambda: [-np.inf] * 3)
-    workspace_max: list[float] = field(default_factory=lambda: [np.inf] * 3)
+    saturating: list[int] = field(default_factory=list)  # joint indices whose range clamp is normal (grippers)
 
     def validate(self, num_joints: int | None = None) -> "SafetyLimits":
         n = len(self.position_min)
@@ -33,6 +38,8 @@ class SafetyLimits:
             raise ValueError("safety.position_min must be below position_max for every joint")
         if np.any(np.asarray(self.max_velocity) <= 0) or np.any(np.asarray(self.max_step) <= 0):
             raise ValueError("safety.max_velocity and safety.max_step must be positive")
+        if any(not 0 <= i < n for i in self.saturating):
+            raise ValueError(f"saturating joint indices {self.saturating} out of range for {n} joints")
         if self.max_observation_age_s <= 0 or self.max_inference_s <= 0:
             raise ValueError("safety.max_observation_age_s and max_inference_s must be positive")
         return self
@@ -61,17 +68,22 @@ class SafetyFilter:
         if not np.all(np.isfinite(cur)):
             raise ChunkRejected("measured joint state contains NaN or inf")
         step = np.minimum(self.smax, self.vmax * dt)
+        outside = (p < self.lo) | (p > self.hi)
+        sat = np.zeros(self.lo.size, bool)
+        sat[list(self.limits.saturating)] = True
+        target = np.clip(p, self.lo, self.hi)
         out = np.empty_like(p)
         prev = np.clip(cur, self.lo, self.hi)
         n_rate = 0
         for k in range(len(p)):
-            delta = p[k] - prev
+            delta = target[k] - prev
             limited = np.clip(delta, -step, step)
             n_rate += int(np.any(limited != delta))
-            out[k] = np.clip(prev + limited, self.lo, self.hi)
+            out[k] = prev + limited
             prev = out[k]
-        n_pos = int(np.sum(np.any((p < self.lo) | (p > self.hi), axis=1)))
-        return out, {"rate_limited_steps": n_rate, "position_clamped_steps": n_pos,
+        return out, {"rate_limited_steps": n_rate,
+                     "position_clamped_steps": int(np.sum(np.any(outside & ~sat, axis=1))),
+                     "saturated_steps": int(np.sum(np.any(outside & sat, axis=1))),
                      "max_deviation": float(np.max(np.abs(out - p))) if len(p) else 0.0}
 
     def check_stale(self, obs_stamp_s: float, now_s: float) -> str | None:

@@ -19,7 +19,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point, Pose, PoseArray, PoseStamped
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2, PointField
 from std_msgs.msg import Header, String
 from std_srvs.srv import SetBool, Trigger
@@ -32,6 +32,8 @@ from ..geometry.fusion import fuse_views
 from ..robot.convert import depth_to_image_msg, rgb_to_image_msg
 from ..robot.observation import ObservationError, build_observation, ee_state, joint_vector, stamp_to_ns
 from ..robot.config import ParameterError, declare_and_read
+from ..robot.health import (ERROR, OK, WARN, EventWindow, StreamMonitor, action_path_level, current_rss_mb,
+                            sync_level)
 from .pointcloud2 import make_xyzrgb_cloud
 from ..robot.safety import ChunkRejected, SafetyFilter
 from ..robot.sync import ApproxSynchronizer, LatestSlot
@@ -56,6 +58,24 @@ def _pose(T: np.ndarray) -> Pose:
     q = mat2quat(T[:3, :3])
     p.orientation.w, p.orientation.x, p.orientation.y, p.orientation.z = (float(x) for x in q)
     return p
+
+
+def image_qos_profile(name: str) -> QoSProfile:
+    """'sensor_data': best effort, depth 5 (drivers' default; a late frame is worth nothing); 'reliable': for
+    publishers that only offer reliable (a reliable subscription does not match a best-effort publisher)."""
+    if name == "reliable":
+        return QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+    return qos_profile_sensor_data
+
+
+def enable_message(enabled: bool, ik: str, controller_topic: str) -> str:
+    """The enable service's reply: what will really be sent for this ``ik``."""
+    if not enabled:
+        return "disabled: dry run (nothing is sent toward the robot)"
+    if ik == "none":
+        return ("enabled, but ik=none: no controller output; end-effector targets go to ~/ee_targets only "
+                "(PoseArray) for an external IK or Cartesian controller")
+    return f"enabled: trajectories (ik={ik}) will be sent on {controller_topic}"
 
 
 def load_policy(cfg, camera_kinds, logger=None):
@@ -92,8 +112,13 @@ class PolicyNode(Node):
         self.safety = SafetyFilter(self.cfg.limits)
         self.enabled = bool(self.cfg.enabled)
         self.instruction = self.cfg.instruction
+        self.query_instruction = None  # the instruction the newest query used
         self.counters = defaultdict(int)
         self.last_error = ""
+        self._outcome = "ok"  # newest outcome of the action path: "ok" or an error kind
+        self.events = EventWindow(self.cfg.diagnostics_window)
+        self._started_s = self._now()
+        self._last_set_s = None
         self.latency = {k: deque(maxlen=100) for k in ("sync_wait", "convert", "model", "publish", "obs_to_action",
                                                       "imagine", "imagine_model")}
         self._joint_state = None
@@ -105,6 +130,7 @@ class PolicyNode(Node):
         self._streamer = StreamingExecutor(self.dt, self.cfg.overlap_steps, self.cfg.lead_time)
         keys = [f"{c.name}/{kind}" for c in self.cfg.cameras for kind in ("color", "depth")]
         self.sync = ApproxSynchronizer(keys, self.cfg.sync_slop, self.cfg.sync_queue_size)
+        self.streams = StreamMonitor(keys, self.cfg.diagnostics_window)
         self.slot = LatestSlot()
         if warm_up:
             self._warm_up()
@@ -130,12 +156,13 @@ class PolicyNode(Node):
 
     # --- ROS interfaces --------------------------------------------------------------------------------------------
     def _make_io(self) -> None:
+        image_qos = image_qos_profile(self.cfg.image_qos)
         for cam in self.cfg.cameras:
             for kind, topic in (("color", cam.color_topic), ("depth", cam.depth_topic)):
                 key = f"{cam.name}/{kind}"
-                self.create_subscription(Image, topic, lambda m, k=key: self._on_image(k, m), qos_profile_sensor_data)
+                self.create_subscription(Image, topic, lambda m, k=key: self._on_image(k, m), image_qos)
             self.create_subscription(CameraInfo, cam.info_topic, lambda m, n=cam.name: self._infos.__setitem__(n, m),
-                                     qos_profile_sensor_data)
+                                     image_qos)
         self.create_subscription(JointState, self.cfg.joint_state_topic, self._on_joints, 10)
         self.create_subscription(PoseStamped, self.cfg.ee_pose_topic, self._on_ee, 10)
         self.create_subscription(String, "~/instruction", self._on_instruction, 10)
@@ -157,9 +184,16 @@ class PolicyNode(Node):
         self.create_timer(1.0, self._publish_diagnostics)
 
     def _on_image(self, key: str, msg: Image) -> None:
-        out = self.sync.add(key, stamp_to_ns(msg.header.stamp), msg)
+        now = self._now()
+        stamp_ns = stamp_to_ns(msg.header.stamp)
+        self.streams.add(key, stamp_ns * 1e-9, now)
+        before = self.sync.stats.out_of_order
+        out = self.sync.add(key, stamp_ns, msg)
+        if self.sync.stats.out_of_order > before:
+            self.events.add("out_of_order", now)
         if out is not None:
-            self.slot.put((out, self._now()))
+            self._last_set_s = now
+            self.slot.put((out, now))
 
     def _on_joints(self, msg):
         self._joint_state = msg
@@ -176,7 +210,7 @@ class PolicyNode(Node):
             self.enabled = bool(req.data)
             self._busy_until = -np.inf
             self._streamer.reset()
-        resp.success, resp.message = True, "enabled: motion will be sent" if req.data else "disabled: dry run"
+        resp.success, resp.message = True, enable_message(bool(req.data), self.cfg.ik, self.cfg.controller_topic)
         self.get_logger().warning(resp.message)
         return resp
 
@@ -188,7 +222,10 @@ class PolicyNode(Node):
             self._busy_until = -np.inf
             self.policy.reset()
             self.counters.clear()
-            self.last_error = ""
+            self.events.clear()
+            self.streams.reset()
+            self.last_error, self._outcome = "", "ok"
+            self._started_s, self._last_set_s = self._now(), None
         resp.success, resp.message = True, "reset: queues, chunk timeline and counters cleared"
         return resp
 
@@ -211,10 +248,17 @@ class PolicyNode(Node):
                 self._error("internal", f"{type(exc).__name__}: {exc}")
                 self.get_logger().debug(traceback.format_exc())
 
-    def _error(self, kind: str, message: str) -> None:
+    def _event(self, kind: str) -> None:
         self.counters[kind] += 1
-        self.last_error = f"{kind}: {message}"
+        self.events.add(kind, self._now())
+
+    def _error(self, kind: str, message: str) -> None:
+        self._event(kind)
+        self.last_error, self._outcome = f"{kind}: {message}", kind
         self.get_logger().error(self.last_error, throttle_duration_sec=2.0)
+
+    def _succeeded(self) -> None:
+        self.last_error, self._outcome = "", "ok"
 
     def _state(self) -> tuple[np.ndarray, np.ndarray]:
         """(model state vector, measured joint positions of joint_names)."""
@@ -228,7 +272,7 @@ class PolicyNode(Node):
 
     def _process(self, synced: dict, received_s: float) -> None:
         t0 = self._now()
-        if self.enabled and self.cfg.execution_mode == "chunk" and t0 < self._busy_until:
+        if self.enabled and t0 < self._busy_until:  # the committed part of the last chunk is still running
             self.counters["skipped_while_executing"] += 1
             return
         state, joints = self._state()
@@ -238,23 +282,32 @@ class PolicyNode(Node):
         obs_t = built.stamp_ns * 1e-9
         stale = self.safety.check_stale(obs_t, self._now())
         if stale:  # normal when the worker was busy imagining: drop it, the next set is fresher
-            self.counters["stale_dropped"] += 1
+            self._event("stale_dropped")
             self.get_logger().warning(f"dropped observation: {stale}", throttle_duration_sec=5.0)
             return
         t1 = self._now()
+        wall = time.perf_counter()
         res = self.policy.policy(built.obs, seed=self.cfg.seed + self._query)
+        infer_s = time.perf_counter() - wall  # the whole call, whatever the model measures inside
         self._query += 1
+        self.query_instruction = built.obs.instruction
         t2 = self._now()
         self.counters["queries"] += 1
         if self.cfg.publish_observed_cloud:
             self._publish_observed(built, obs_t)
+        self._publish_chunk(res, obs_t, t2 - t1)  # informational (raw model output), also in dry run
+        self._gate(obs_t, infer_s)  # slow or stale chunks stop here, before anything toward the robot
         targets, ee_poses = self._targets(res, state, joints)
-        self._publish_chunk(res, obs_t, t2 - t1)
-        if ee_poses is not None:
-            self.targets_pub.publish(PoseArray(header=Header(stamp=_stamp(obs_t), frame_id=self.cfg.base_frame),
-                                               poses=[_pose(ee_pose_to_matrix(p[:3], p[3:7])) for p in ee_poses]))
-        if targets is not None:
-            self._execute(targets, joints, obs_t, res.latency)
+        safe = self._limit(targets, joints) if targets is not None else None
+        if not self.enabled:
+            self.counters["dry_run_chunks"] += 1
+        else:
+            if ee_poses is not None:
+                self.targets_pub.publish(PoseArray(header=Header(stamp=_stamp(obs_t), frame_id=self.cfg.base_frame),
+                                                   poses=[_pose(ee_pose_to_matrix(p[:3], p[3:7])) for p in ee_poses]))
+            if safe is not None:
+                self._execute(targets, safe, joints, obs_t, infer_s)
+        self._succeeded()
         t3 = self._now()
         for k, v in (("sync_wait", received_s - obs_t), ("convert", t1 - t0), ("model", t2 - t1),
                      ("publish", t3 - t2), ("obs_to_action", t3 - obs_t)):
@@ -267,33 +320,38 @@ class PolicyNode(Node):
         return decode_targets(res.actions, self.policy.config.action_space, state, joints, self.cfg.ik,
                               self.policy.config.gripper_action)
 
-    def _execute(self, targets, joints, obs_t: float, latency: float) -> None:
+    def _gate(self, obs_t: float, latency: float) -> None:
+        """Reject a chunk that took too long or whose observation went stale while the model ran."""
         if latency > self.cfg.limits.max_inference_s:
             raise ChunkRejected(f"inference took {latency:.2f} s (limit {self.cfg.limits.max_inference_s} s)")
-        safe, report = self.safety.apply(targets, self.dt, joints)
-        if report["rate_limited_steps"] or report["position_clamped_steps"]:
-            self.counters["safety_limited_chunks"] += 1
-        now = self._now()
-        stale = self.safety.check_stale(obs_t, now)
+        stale = self.safety.check_stale(obs_t, self._now())
         if stale:
             raise ChunkRejected(f"observation became stale during inference: {stale}")
+
+    def _limit(self, targets, joints):
+        safe, report = self.safety.apply(targets, self.dt, joints)
+        if report["rate_limited_steps"] or report["position_clamped_steps"]:
+            self._event("safety_limited_chunks")
+        return safe
+
+    def _execute(self, targets, safe, joints, obs_t: float, latency: float) -> None:
+        """Send one trajectory, stamped with the observation time in both modes (see robot/trajectory.py)."""
+        now = self._now()
         times = chunk_times(obs_t, self.dt, len(safe))
-        if not self.enabled:
-            self.counters["dry_run_chunks"] += 1
-            return
         with self._lock:
+            if not self.enabled:  # disabled while the model ran
+                return
             if self.cfg.execution_mode == "streaming":
                 times, safe = self._merge_streaming(targets, times, joints, now)
-                stamp = now
+                # query again when the committed execute_steps are about to run out, one inference earlier
                 self._busy_until = obs_t + self.cfg.execute_steps * self.dt - latency
             else:
-                stamp = obs_t
                 self._busy_until = times[-1]
         keep = drop_past(times, now, self.cfg.lead_time)
         if not keep.any():
             raise ChunkRejected("every point of the chunk is already in the past")
         msg = build_joint_trajectory(JointTrajectory, JointTrajectoryPoint, Duration, Time, self.cfg.joint_names,
-                                     safe[keep], times[keep], stamp, frame_id=self.cfg.base_frame)
+                                     safe[keep], times[keep], obs_t, frame_id=self.cfg.base_frame)
         self.traj_pub.publish(msg)
         self.counters["trajectories_sent"] += 1
 
@@ -410,31 +468,63 @@ class PolicyNode(Node):
 
     # --- diagnostics -----------------------------------------------------------------------------------------------
     def status(self) -> dict:
+        now = self._now()
         lat = {k: (float(np.median(v)) if v else None) for k, v in self.latency.items()}
-        return {"enabled": self.enabled, "counters": dict(self.counters), "last_error": self.last_error,
+        return {"enabled": self.enabled, "instruction": self.instruction,
+                "query_instruction": self.query_instruction, "counters": dict(self.counters), "last_error": self.last_error,
+                "window_s": self.events.window_s, "window_counts": self.events.counts(now),
                 "latency_median_s": lat, "sync": {"matched": self.sync.stats.matched,
                                                   "dropped": self.sync.stats.dropped,
                                                   "out_of_order": self.sync.stats.out_of_order,
                                                   "last_spread_s": self.sync.stats.last_spread_s},
-                "slot_overwritten": self.slot.overwritten, "rss_mb": _rss_mb(), "device_mem_mb": _device_mem_mb()}
+                "streams": {k: self.streams.report(k, now) for k in self.streams.streams},
+                "slot_overwritten": self.slot.overwritten, "rss_mb": current_rss_mb(),
+                "device_mem_mb": _device_mem_mb()}
 
-    def _publish_diagnostics(self) -> None:
+    def diagnostics(self) -> tuple[list, dict]:
+        """The DiagnosticStatus list (inference, synchronisation, one per camera) and the status dict."""
         st = self.status()
-        self.status_pub.publish(String(data=json.dumps(st)))
-        level = DiagnosticStatus.OK
-        if self.counters.get("internal") or self.counters.get("bad_input") or self.counters.get("rejected_chunk"):
-            level = DiagnosticStatus.WARN
+        now = self._now()
+        verdict = action_path_level(self.events, self._outcome, self.last_error, now)
         values = [KeyValue(key=f"latency_{k}_ms", value=f"{v * 1e3:.1f}" if v is not None else "n/a")
                   for k, v in st["latency_median_s"].items()]
         values += [KeyValue(key=k, value=str(v)) for k, v in st["counters"].items()]
+        values += [KeyValue(key=f"last_{self.events.window_s:g}s_{k}", value=str(v))
+                   for k, v in st["window_counts"].items()]
         values += [KeyValue(key="action_steps", value=str(self.policy.config.action_steps)),
                    KeyValue(key="video_steps", value=str(self.policy.config.video_steps)),
                    KeyValue(key="rss_mb", value=f"{st['rss_mb']:.0f}"),
                    KeyValue(key="device_mem_mb", value=f"{st['device_mem_mb']:.0f}"),
-                   KeyValue(key="enabled", value=str(self.enabled))]
+                   KeyValue(key="enabled", value=str(self.enabled)),
+                   KeyValue(key="last_error", value=self.last_error)]
+        out = [DiagnosticStatus(level=bytes([verdict.level]), name="xwam_policy: inference", hardware_id="xwam",
+                                message=verdict.message, values=values)]
+        sync = sync_level(self._last_set_s, self._started_s, self.streams, self.cfg.sync_timeout, now)
+        out.append(DiagnosticStatus(level=bytes([sync.level]), name="xwam_policy: synchronisation", hardware_id="xwam",
+                                    message=sync.message, values=[
+                                        KeyValue(key=k, value=str(v)) for k, v in st["sync"].items()]))
+        for cam in self.cfg.cameras:
+            vals, level, notes = [], OK, []
+            for kind in ("color", "depth"):
+                r = st["streams"][f"{cam.name}/{kind}"]
+                vals += [KeyValue(key=f"{kind}_rate_hz", value=f"{r['rate_hz']:.2f}"),
+                         KeyValue(key=f"{kind}_age_s", value="n/a" if r["age_s"] is None else f"{r['age_s']:.3f}"),
+                         KeyValue(key=f"{kind}_backwards_stamps", value=str(r["backwards_stamps"]))]
+                if r["backwards_stamps"]:
+                    level = max(level, WARN)
+                    notes.append(f"{kind} stamps jumped back {r['last_backwards_jump_s']:.2f} s")
+                if r["age_s"] is None or r["age_s"] > self.cfg.sync_timeout:
+                    level = max(level, ERROR)
+                    notes.append(f"no {kind} frame" if r["age_s"] is None else f"{kind} {r['age_s']:.1f} s old")
+            out.append(DiagnosticStatus(level=bytes([level]), name=f"xwam_policy: camera {cam.name}", hardware_id=cam.frame_id,
+                                        message="; ".join(notes) or "ok", values=vals))
+        return out, st
+
+    def _publish_diagnostics(self) -> None:
+        statuses, st = self.diagnostics()
+        self.status_pub.publish(String(data=json.dumps(st)))
         msg = DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()))
-        msg.status = [DiagnosticStatus(level=level, name="xwam_policy: inference", hardware_id="xwam",
-                                       message=self.last_error or "ok", values=values)]
+        msg.status = statuses
         self.diag_pub.publish(msg)
 
     def destroy_node(self):
@@ -443,11 +533,6 @@ class PolicyNode(Node):
             self.slot.put(None)
             self._worker.join(timeout=5.0)
         return super().destroy_node()
-
-
-def _rss_mb() -> float:
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _device_mem_mb() -> float:
