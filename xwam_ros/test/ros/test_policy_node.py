@@ -1,4 +1,5 @@
 """The policy node over real DDS: dry run vs enabled, trajectory semantics, bad input, sync, clouds, parameters."""
+import copy
 import json
 import threading
 import time
@@ -8,6 +9,8 @@ import pytest
 import rclpy
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.parameter_client import AsyncParameterClient
 from rclpy.qos import QoSProfile
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseArray
@@ -40,7 +43,7 @@ class Harness:
     """The node in its own context; the scene publisher and an independent client in another (separate DDS
     participants: everything the tests see went through DDS)."""
 
-    def __init__(self, policy, **overrides):
+    def __init__(self, policy, imagined=True, **overrides):
         self.ctx, self.client_ctx = rclpy.Context(), rclpy.Context()
         params = {"imagine": False, "max_observation_age": 2.0, "max_inference_time": 10.0, **overrides}
         rclpy.init(args=ros_args(CONFIG, params), context=self.ctx)
@@ -53,7 +56,8 @@ class Harness:
         sub(JointTrajectory, "/arm_controller/joint_trajectory", lambda m: self.trajs.append((m, self.pub.now())),
             QoSProfile(depth=50))
         sub(String, "/xwam_policy/status", lambda m: self.status.append(json.loads(m.data)), 10)
-        sub(PointCloud2, "/xwam_policy/imagined/points", self.clouds.append, QoSProfile(depth=50))
+        if imagined:  # a subscriber to an imagined topic: the node imagines
+            sub(PointCloud2, "/xwam_policy/imagined/points", self.clouds.append, QoSProfile(depth=50))
         sub(PointCloud2, "/xwam_policy/observed/points", self.observed.append, rclpy.qos.qos_profile_sensor_data)
         sub(PoseArray, "/xwam_policy/ee_targets", self.targets.append, QoSProfile(depth=50))
         sub(DiagnosticArray, "/diagnostics", self.diags.append, QoSProfile(depth=50))
@@ -257,18 +261,23 @@ WIDE_LIMITS = {"position_min": [-1e3] * 6 + [0.0], "position_max": [1e3] * 6 + [
 
 
 # --- safety: nothing toward the robot in dry run, from a slow chunk or from a stale one --------------------------------
-class DelayedPolicy:
-    """The real policy behind a slow link (a busy GPU): each query takes ``delay`` seconds longer."""
-
-    def __init__(self, policy, delay):
-        self._policy, self._delay = policy, delay
+class SlowedPolicy(XWAMPolicy):
+    """The real policy behind a slow link (a busy GPU): chunks and/or imaginations take longer."""
+    predict_delay = imagine_delay = 0.0
 
     def policy(self, obs, **kw):
-        time.sleep(self._delay)
-        return self._policy.policy(obs, **kw)
+        time.sleep(self.predict_delay)
+        return super().policy(obs, **kw)
 
-    def __getattr__(self, name):
-        return getattr(self._policy, name)
+    def continue_imagination(self, res):
+        time.sleep(self.imagine_delay)
+        return super().continue_imagination(res)
+
+
+def slowed(policy, predict=0.0, imagine=0.0):
+    p = copy.copy(policy)
+    p.__class__, p.predict_delay, p.imagine_delay = SlowedPolicy, predict, imagine
+    return p
 
 
 @pytest.mark.parametrize("harness", [{"ik": "none"}], indirect=True)
@@ -294,7 +303,7 @@ def test_slow_inference_is_rejected_before_anything_is_published(harness):
 
 
 def test_observation_stale_after_inference_is_rejected(policy):
-    h = Harness(DelayedPolicy(policy, 0.8), ik="none", enabled=True, max_observation_age=0.5)
+    h = Harness(slowed(policy, predict=0.8), ik="none", enabled=True, max_observation_age=0.5)
     try:
         assert h.feed_until(lambda: h.counter("rejected_chunk") >= 2)
         assert "became stale during inference" in h.node.last_error
@@ -410,3 +419,58 @@ def test_image_qos_is_a_parameter(policy, qos, expected):
             assert h.feed_until(lambda: h.counter("queries") >= 1)
     finally:
         h.close()
+
+
+# --- imagination: its own thread, only when wanted ----------------------------------------------------------------------
+def test_imagination_runs_only_for_a_subscriber_and_never_holds_the_action_path(policy):
+    h = Harness(slowed(policy, imagine=8.0), imagined=False, imagine=True)
+    try:
+        assert h.feed_until(lambda: h.counter("queries") >= 3)
+        assert h.counter("imaginations") == 0 and h.counter("imagination_skipped_no_subscriber") >= 1
+        h.listener.create_subscription(PointCloud2, "/xwam_policy/imagined/points", h.clouds.append,
+                                       QoSProfile(depth=50))
+        assert wait_for(lambda: h.node.imagination.wanted())
+        q = h.counter("queries")
+        # an imagination now takes > 8 s; the action path keeps answering meanwhile
+        assert h.feed_until(lambda: h.counter("queries") >= q + 3, timeout=7.0)
+        assert h.counter("imaginations") == 0  # the first one is still running
+        assert h.feed_until(lambda: h.counter("imaginations") >= 1 and len(h.clouds) >= 1, timeout=30)
+    finally:
+        h.close()
+
+
+# --- parameters: typed, described, read-only where unsafe, validated and applied at run time -----------------------------
+def _await(fut, timeout=10.0):
+    assert wait_for(fut.done, timeout=timeout)
+    return fut.result()
+
+
+def test_parameters_are_described_validated_and_applied_at_run_time(harness):
+    h = harness
+    cli = AsyncParameterClient(h.listener, "xwam_policy")
+    assert cli.wait_for_services(timeout_sec=5.0)
+    desc = {d.name: d for d in _await(cli.describe_parameters(
+        ["checkpoint", "imagine_every", "max_inference_time", "enabled", "cameras.agentview.extrinsic"])).descriptors}
+    assert desc["checkpoint"].read_only and desc["cameras.agentview.extrinsic"].read_only
+    assert not desc["enabled"].read_only and desc["enabled"].description
+    assert desc["imagine_every"].integer_range[0].from_value == 1
+    assert desc["max_inference_time"].floating_point_range[0].to_value > 0
+    res = _await(cli.set_parameters([Parameter("checkpoint", value="builtin:lift_tiny")])).results[0]
+    assert not res.successful and "read-only" in res.reason
+    res = _await(cli.set_parameters([Parameter("imagine_every", value=0)])).results[0]
+    assert not res.successful  # outside the advertised range
+    res = _await(cli.set_parameters([Parameter("max_step", value=[0.01])])).results[0]
+    assert not res.successful and "max_step" in res.reason
+    assert h.node.cfg.max_step != [0.01] and len(h.node.safety.smax) == 7  # the old configuration stays
+    assert h.feed_until(lambda: h.counter("queries") >= 1) and h.trajs == []
+    res = _await(cli.set_parameters([Parameter("enabled", value=True),
+                                     Parameter("max_step", value=[0.001] * 7)])).results
+    assert all(r.successful for r in res)
+    assert h.feed_until(lambda: len(h.trajs) >= 1)  # enabled through the parameter
+    pos = np.array([list(p.positions) for p in h.trajs[-1][0].points])
+    assert np.all(np.abs(np.diff(pos, axis=0)) <= 0.001 + 1e-9)  # the new limits apply
+    h.enable(False)  # the service and the parameter agree
+    got = _await(cli.get_parameters(["enabled"])).values[0]
+    assert got.bool_value is False
+    _await(cli.set_parameters([Parameter("instruction", value="open the drawer")]))
+    assert h.feed_until(lambda: h.status and h.status[-1]["query_instruction"] == "open the drawer")

@@ -1,11 +1,16 @@
-"""Parameters of the policy node: declared with descriptions in one table, read into a validated dataclass.
+"""Parameters of the policy node: declared with descriptions in one table, read into one typed, validated dataclass.
+
+``NODE_PARAMS`` is the single declaration table (default, description); ``PARAM_RANGES`` gives the numeric ranges the
+ROS descriptors advertise; ``RUNTIME_PARAMS`` are the ones a running node may change (``ros2 param set``): they take
+effect on the next chunk and cannot make motion unsafe mid-chunk. Every other parameter is read-only after start-up
+(changing the checkpoint, device, cameras or topics needs a restart). ``NodeConfig`` is built from the same table.
 
 The camera topic contract lives here too (RealSense-style defaults), so the camera source, the policy node, the
 recorder and the docs agree, and swapping in real cameras is a YAML change.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, make_dataclass, replace
 
 import numpy as np
 
@@ -32,8 +37,9 @@ NODE_PARAMS = {
     "video_steps": (50, "Denoising calls for the full imagined video (the paper uses 50)."),
     "imagine": (True, "After the action chunk, continue the same denoising to the full imagined 4D future and "
                       "publish it (point clouds, images, end-effector path)."),
-    "imagine_every": (1, "Imagine after every N-th query only: imagination holds the worker, so on a slow CPU "
-                         "imagining every query delays the next action chunk."),
+    "imagine_every": (1, "Imagine after every N-th chunk only (imagination runs in its own thread and never "
+                         "delays a chunk, but it shares the CPU/GPU with the action path)."),
+    "imagine_always": (False, "Imagine even when nobody subscribes to an ~/imagined/* topic (recording, timing)."),
     "instruction": ("", "Task instruction; the ~/instruction topic (std_msgs/String) overrides it at run time."),
     "camera_names": (["agentview", "sideview", "eye_in_hand"], "Cameras in the model's view order."),
     "joint_state_topic": ("/joint_states", "sensor_msgs/JointState of the arm."),
@@ -44,8 +50,24 @@ NODE_PARAMS = {
     "gripper_joint": ("gripper", "Joint whose position is the gripper state."),
     "ik": ("gantry", "How end-effector targets become controller targets: 'cartesian' (the controller takes x y z "
                      "roll pitch yaw gripper: a Cartesian controller, or the simulated Panda), 'gantry' (the same "
-                     "for the procedural gantry's joints), or 'none' (publish poses only)."),
+                     "for the procedural gantry's joints), 'servo' (a stamped pose stream on servo_topic for MoveIt "
+                     "Servo), 'urdf' (joint targets from the arm's URDF by IK), or 'none' (~/ee_targets only)."),
     "base_frame": ("base_link", "Frame of published clouds, poses and markers."),
+    "ee_frame": ("ee_link", "TF frame of the end effector (wrist cameras' hand-eye is looked up relative to it)."),
+    "extrinsics": ("config", "Camera extrinsics: 'config' (cameras.<name>.extrinsic) or 'tf' (static cameras: "
+                             "base_frame <- frame_id; wrist cameras: ee_frame <- frame_id, from /tf and /tf_static)."),
+    "servo_topic": ("servo_node/pose_target_cmds", "ik=servo: geometry_msgs/PoseStamped target stream (MoveIt "
+                                                   "Servo's pose command topic), published at control_rate."),
+    "urdf_file": ("", "ik=urdf: URDF file of the arm; empty = the robot_description topic (std_msgs/String, "
+                      "transient local)."),
+    "robot_description_topic": ("robot_description", "ik=urdf with no urdf_file: the URDF topic (std_msgs/String, "
+                                                     "transient local, as robot_state_publisher)."),
+    "ik_tip_frame": ("", "ik=urdf: URDF link that the end-effector pose refers to (empty = ee_frame)."),
+    "ik_tip_offset": ([0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0], "ik=urdf: ik_tip_frame -> the controlled point, "
+                                                           "[x y z qw qx qy qz]."),
+    "ik_base_pose": ([0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0], "ik=urdf: base_frame -> the URDF root, [x y z qw qx qy qz]."),
+    "ik_gripper_open": (0.04, "ik=urdf: gripper_joint position for the model's 'open' command (-1)."),
+    "ik_gripper_closed": (0.0, "ik=urdf: gripper_joint position for the model's 'closed' command (+1)."),
     "controller_topic": ("/arm_controller/joint_trajectory", "joint_trajectory_controller input topic."),
     "execution_mode": ("chunk", "'chunk': execute the whole chunk, then query again (the paper's benchmarks); "
                                 "'streaming': receding horizon, next chunk computed while the current runs and "
@@ -74,6 +96,18 @@ NODE_PARAMS = {
     "diagnostics_window": (10.0, "Seconds of history behind the /diagnostics levels, event counts and per-camera "
                                  "rates (older events are forgotten)."),
 }
+# numeric ranges advertised in the ParameterDescriptors (inclusive); validate() checks them too
+PARAM_RANGES = {
+    "seed": (0, 2**31 - 1), "action_steps": (1, 1000), "video_steps": (1, 1000), "imagine_every": (1, 1000),
+    "execute_steps": (1, 10000), "overlap_steps": (0, 1000), "control_rate": (0.1, 1000.0),
+    "sync_slop": (1e-4, 1.0), "sync_queue_size": (1, 100), "min_valid_depth": (0.0, 1.0), "lead_time": (0.0, 5.0),
+    "max_observation_age": (1e-3, 60.0), "max_inference_time": (1e-4, 600.0), "cloud_stride": (1, 64),
+    "cloud_voxel": (0.0, 1.0), "sync_timeout": (0.1, 600.0), "diagnostics_window": (0.5, 3600.0),
+}
+# changeable on a running node (validated first; applied to the next chunk)
+RUNTIME_PARAMS = {"enabled", "instruction", "imagine", "imagine_every", "imagine_always", "position_min",
+                  "position_max", "max_velocity", "max_step", "max_observation_age", "max_inference_time",
+                  "lead_time", "publish_observed_cloud", "cloud_stride", "cloud_voxel"}
 CAMERA_PARAMS = {
     "color_topic": "Colour image topic (rgb8/bgr8/rgba8/bgra8/mono8).",
     "depth_topic": "Depth aligned to colour: 16UC1 millimetres or 32FC1 metres.",
@@ -95,17 +129,20 @@ class CameraConfig:
     extrinsic: np.ndarray
 
 
-@dataclass
-class NodeConfig:
-    values: dict
-    cameras: list = field(default_factory=list)
-    limits: SafetyLimits | None = None
+def _param_type(default):
+    return list if isinstance(default, list) else type(default)
 
-    def __getattr__(self, name):
-        try:
-            return self.__dict__["values"][name]
-        except KeyError as exc:
-            raise AttributeError(name) from exc
+
+# one typed field per declared parameter, plus the parsed cameras and safety limits
+NodeConfig = make_dataclass(
+    "NodeConfig",
+    [(name, _param_type(d), field(default_factory=lambda d=d: list(d)) if isinstance(d, list) else field(default=d))
+     for name, (d, _) in NODE_PARAMS.items()]
+    + [("cameras", list, field(default_factory=list)), ("limits", SafetyLimits | None, field(default=None))],
+    namespace={"__doc__": "The policy node's validated parameters (one field per NODE_PARAMS entry).",
+               "values": property(lambda self: {f.name: getattr(self, f.name) for f in fields(self)
+                                                if f.name in NODE_PARAMS}),
+               "replace": lambda self, **kw: validate({**self.values, **kw}, self.cameras)})
 
 
 class ParameterError(ValueError):
@@ -119,10 +156,17 @@ def _check(cond, name, why):
 
 def validate(values: dict, cameras: list) -> NodeConfig:
     v = values
+    for name, (lo, hi) in PARAM_RANGES.items():
+        _check(lo <= v[name] <= hi, name, f"must be in [{lo}, {hi}], got {v[name]}")
     _check(v["execution_mode"] in ("chunk", "streaming"), "execution_mode", f"must be chunk|streaming, got "
                                                                            f"{v['execution_mode']!r}")
     _check(v["state_source"] in ("ee_pose", "joints"), "state_source", "must be ee_pose|joints")
-    _check(v["ik"] in ("cartesian", "gantry", "none"), "ik", "must be cartesian|gantry|none")
+    _check(v["ik"] in ("cartesian", "gantry", "servo", "urdf", "none"), "ik",
+           f"must be cartesian|gantry|servo|urdf|none, got {v['ik']!r}")
+    _check(v["extrinsics"] in ("config", "tf"), "extrinsics", f"must be config|tf, got {v['extrinsics']!r}")
+    _check(bool(v["ee_frame"]) and bool(v["base_frame"]), "ee_frame", "ee_frame and base_frame must not be empty")
+    if v["ik"] == "servo":
+        _check(bool(v["servo_topic"]), "servo_topic", "must not be empty with ik=servo")
     _check(v["dtype"] in ("float32", "bfloat16"), "dtype", "must be float32|bfloat16")
     _check(1 <= v["action_steps"] <= v["video_steps"], "action_steps", "must be in [1, video_steps]")
     _check(v["control_rate"] > 0, "control_rate", "must be positive")
@@ -154,28 +198,14 @@ def validate(values: dict, cameras: list) -> NodeConfig:
         limits.validate(len(v["joint_names"]))
     except ValueError as exc:
         raise ParameterError(str(exc)) from exc
-    return NodeConfig(values=v, cameras=cameras, limits=limits)
+    return NodeConfig(**{k: v[k] for k in NODE_PARAMS}, cameras=cameras, limits=limits)
 
 
-def declare_and_read(node) -> NodeConfig:
-    """Declare every parameter (with its description) on an rclpy node, read and validate them."""
-    from rcl_interfaces.msg import ParameterDescriptor
-
-    values = {}
-    for name, (default, desc) in NODE_PARAMS.items():
-        values[name] = node.declare_parameter(name, default, ParameterDescriptor(description=desc)).value
-    cameras = []
-    for cam in values["camera_names"]:
-        defaults = realsense_topics(cam)
-        p = {}
-        for key, desc in CAMERA_PARAMS.items():
-            default = defaults.get(key, "static" if key == "kind" else None)
-            if key == "extrinsic":
-                default = [float(x) for x in np.eye(4).ravel()]
-            p[key] = node.declare_parameter(f"cameras.{cam}.{key}", default,
-                                            ParameterDescriptor(description=desc)).value
-        ext = np.asarray(p["extrinsic"], np.float64)
-        _check(ext.size == 16, f"cameras.{cam}.extrinsic", f"has {ext.size} numbers, expected 16")
-        cameras.append(CameraConfig(cam, p["color_topic"], p["depth_topic"], p["info_topic"], p["frame_id"],
-                                    p["kind"], ext.reshape(4, 4)))
-    return validate(values, cameras)
+def camera_config(name: str, p: dict) -> CameraConfig:
+    """One camera from its parameter values (missing keys take the RealSense-style defaults)."""
+    defaults = {**realsense_topics(name), "kind": "static", "extrinsic": [float(x) for x in np.eye(4).ravel()]}
+    p = {**defaults, **{k: v for k, v in p.items() if v is not None}}
+    ext = np.asarray(p["extrinsic"], np.float64)
+    _check(ext.size == 16, f"cameras.{name}.extrinsic", f"has {ext.size} numbers, expected 16")
+    return CameraConfig(name, p["color_topic"], p["depth_topic"], p["info_topic"], p["frame_id"], p["kind"],
+                        ext.reshape(4, 4))

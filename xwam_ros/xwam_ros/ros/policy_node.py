@@ -1,9 +1,11 @@
-"""xwam_policy: synchronised multi-camera RGB-D in; X-WAM action chunks, trajectories and imagined 4D futures out.
+"""xwam_policy: synchronised multi-camera RGB-D in; X-WAM action chunks and robot commands out (the action path).
 
-Threading: subscription callbacks only convert stamps and hand the newest synchronised set to a worker thread through
-a newest-only slot, so a slow model never backs up a queue; the worker runs the model, the safety filter and the
-publishers. All times come from the node clock (``use_sim_time`` is honoured). Topics, parameters and services are
-documented in docs/ros.md.
+The action path: image callbacks feed the synchroniser and hand the newest complete set to one worker thread
+through a newest-only slot (a slow model never backs up a queue); the worker builds the observation, runs the
+policy, rejects slow or stale chunks, decodes targets (IK), applies the safety limits and sends the command
+(JointTrajectory, a MoveIt Servo pose stream, or ~/ee_targets). The imagined 4D future runs in its own thread
+(ros/imagination.py) and never holds the worker. Parameters: ros/params.py and robot/config.py. Diagnostics levels:
+robot/health.py. Topics, parameters and QoS: README, "xwam_policy".
 """
 from __future__ import annotations
 
@@ -15,49 +17,38 @@ from collections import defaultdict, deque
 
 import numpy as np
 import rclpy
+from builtin_interfaces.msg import Duration, Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import Point, Pose, PoseArray, PoseStamped
+from geometry_msgs.msg import PoseArray, PoseStamped
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2, PointField
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2
 from std_msgs.msg import Header, String
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
-from builtin_interfaces.msg import Duration, Time
-from visualization_msgs.msg import Marker, MarkerArray
 
-from ..geometry.camera import ee_pose_to_matrix
-from ..geometry.fusion import fuse_views
-from ..robot.convert import depth_to_image_msg, rgb_to_image_msg
-from ..robot.observation import ObservationError, build_observation, ee_state, joint_vector, stamp_to_ns
-from ..robot.config import ParameterError, declare_and_read
+from ..robot.config import ParameterError
 from ..robot.health import (ERROR, OK, WARN, EventWindow, StreamMonitor, action_path_level, current_rss_mb,
                             sync_level)
-from .pointcloud2 import make_xyzrgb_cloud
+from ..robot.observation import (ObservationError, build_observation, camera_extrinsics, ee_state, joint_vector,
+                                 stamp_to_ns)
+from ..robot.policy_loading import load_policy
 from ..robot.safety import ChunkRejected, SafetyFilter
 from ..robot.sync import ApproxSynchronizer, LatestSlot
 from ..robot.targets import decode_targets
 from ..robot.trajectory import StreamingExecutor, build_joint_trajectory, chunk_times, drop_past
+from .imagination import ImaginationPublisher
+from .params import RuntimeParameters, declare_parameters
+from .policy_msgs import ee_pose_msg, fused_cloud_msg, time_msg
 
 try:
-    from xwam_interfaces.msg import ActionChunk, ImaginedFuture
+    from xwam_interfaces.msg import ActionChunk
 except ImportError:  # the interfaces are optional; standard topics still work
-    ActionChunk = ImaginedFuture = None
+    ActionChunk = None
 
-
-def _stamp(t_s: float) -> Time:
-    ns = int(round(t_s * 1e9))
-    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
-
-
-def _pose(T: np.ndarray) -> Pose:
-    from transforms3d.quaternions import mat2quat
-    p = Pose()
-    p.position.x, p.position.y, p.position.z = (float(x) for x in T[:3, 3])
-    q = mat2quat(T[:3, :3])
-    p.orientation.w, p.orientation.x, p.orientation.y, p.orientation.z = (float(x) for x in q)
-    return p
+JOINT_OUTPUT = ("cartesian", "gantry", "urdf")  # ik modes that send a JointTrajectory
 
 
 def image_qos_profile(name: str) -> QoSProfile:
@@ -68,45 +59,27 @@ def image_qos_profile(name: str) -> QoSProfile:
     return qos_profile_sensor_data
 
 
-def enable_message(enabled: bool, ik: str, controller_topic: str) -> str:
-    """The enable service's reply: what will really be sent for this ``ik``."""
+def enable_message(enabled: bool, cfg) -> str:
+    """The enable service's reply: what will really be sent for the configured ``ik``."""
     if not enabled:
         return "disabled: dry run (nothing is sent toward the robot)"
-    if ik == "none":
+    if cfg.ik == "none":
         return ("enabled, but ik=none: no controller output; end-effector targets go to ~/ee_targets only "
                 "(PoseArray) for an external IK or Cartesian controller")
-    return f"enabled: trajectories (ik={ik}) will be sent on {controller_topic}"
-
-
-def load_policy(cfg, camera_kinds, logger=None):
-    """The model for this node: a checkpoint, or a random tiny model (demo/test) shaped to the camera set."""
-    import torch
-
-    from ..model.config import get_preset
-    from ..model.policy import XWAMPolicy
-    from ..paths import resolve_checkpoint
-
-    device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = torch.bfloat16 if cfg.dtype == "bfloat16" else torch.float32
-    if cfg.checkpoint:
-        policy = XWAMPolicy.from_pretrained(resolve_checkpoint(cfg.checkpoint), device=device, dtype=dtype)
-        if policy.config.num_views != len(cfg.cameras):
-            raise ParameterError(f"parameter 'camera_names': {len(cfg.cameras)} cameras but the checkpoint expects "
-                                 f"{policy.config.num_views} views {list(policy.config.view_names)}")
-        policy.config = policy.config.replace(action_steps=cfg.action_steps, video_steps=cfg.video_steps)
-        policy.schedule = type(policy.schedule)(cfg.video_steps, cfg.action_steps, policy.config.shift)
-        return policy
-    mc = get_preset(cfg.preset, view_names=tuple(c.name for c in cfg.cameras), view_kinds=tuple(camera_kinds),
-                    action_steps=cfg.action_steps, video_steps=cfg.video_steps, action_dt=1.0 / cfg.control_rate)
-    return XWAMPolicy.from_config(mc, seed=cfg.seed, device=device)
+    if cfg.ik == "servo":
+        return f"enabled: end-effector poses (PoseStamped, {cfg.control_rate:g} Hz) will be sent on {cfg.servo_topic}"
+    return f"enabled: trajectories (ik={cfg.ik}) will be sent on {cfg.controller_topic}"
 
 
 class PolicyNode(Node):
     def __init__(self, policy=None, warm_up: bool = True, **kwargs):
         super().__init__("xwam_policy", **kwargs)
-        self.cfg = declare_and_read(self)  # raises ParameterError: the node refuses to start
-        self.policy = policy or load_policy(self.cfg, [c.kind for c in self.cfg.cameras])
+        self.cfg = declare_parameters(self)  # raises ParameterError: the node refuses to start
+        self.policy = policy or load_policy(self.cfg)
         mc = self.policy.config
+        if self.cfg.execute_steps > mc.num_actions:
+            raise ParameterError(f"parameter 'execute_steps': {self.cfg.execute_steps} is more than the model's "
+                                 f"{mc.num_actions} actions per chunk")
         self.model_hw = (mc.height, mc.width)
         self.dt = 1.0 / self.cfg.control_rate
         self.safety = SafetyFilter(self.cfg.limits)
@@ -119,27 +92,32 @@ class PolicyNode(Node):
         self.events = EventWindow(self.cfg.diagnostics_window)
         self._started_s = self._now()
         self._last_set_s = None
-        self.latency = {k: deque(maxlen=100) for k in ("sync_wait", "convert", "model", "publish", "obs_to_action",
-                                                      "imagine", "imagine_model")}
-        self._joint_state = None
-        self._ee_pose = None
+        self.latency = {k: deque(maxlen=100) for k in ("sync_wait", "convert", "model", "publish", "obs_to_action")}
+        self._joint_state = self._ee_pose = None
         self._infos = {}
         self._busy_until = -np.inf
         self._query = 0
         self._lock = threading.Lock()
         self._streamer = StreamingExecutor(self.dt, self.cfg.overlap_steps, self.cfg.lead_time)
+        self._servo_plan = None  # (times, [K, 7] x y z roll pitch yaw gripper) for ik=servo
         keys = [f"{c.name}/{kind}" for c in self.cfg.cameras for kind in ("color", "depth")]
         self.sync = ApproxSynchronizer(keys, self.cfg.sync_slop, self.cfg.sync_queue_size)
         self.streams = StreamMonitor(keys, self.cfg.diagnostics_window)
         self.slot = LatestSlot()
+        self.tf_tree = self.ik_solver = None
+        self._make_io()
+        self._make_tf_and_ik()
+        self.imagination = ImaginationPublisher(self, self.policy, lambda: self.cfg, QoSProfile(depth=10),
+                                                 self.counters)
         if warm_up:
             self._warm_up()
-        self._make_io()
+        self._params = RuntimeParameters(self, lambda: self.cfg, self._apply_parameters)
         self._running = True
         self._worker = threading.Thread(target=self._work, name="xwam_inference", daemon=True)
         self._worker.start()
         self.get_logger().info(f"xwam_policy ready: {len(self.cfg.cameras)} cameras, model {mc.height}x{mc.width}, "
-                               f"{mc.action_steps}/{mc.video_steps} steps, {'ENABLED' if self.enabled else 'dry run'}")
+                               f"{mc.action_steps}/{mc.video_steps} steps, ik={self.cfg.ik}, "
+                               f"{'ENABLED' if self.enabled else 'dry run'}")
 
     def _warm_up(self) -> None:
         """One query on a blank observation before going live: first calls pay allocator and kernel set-up
@@ -147,11 +125,10 @@ class PolicyNode(Node):
         from ..model.policy import Observation
         mc = self.policy.config
         t0 = time.perf_counter()
-        obs = Observation(np.zeros((mc.num_views, mc.height, mc.width, 3), np.uint8),
-                          np.zeros(mc.proprio_dim, np.float32), self.instruction)
-        res = self.policy.policy(obs)
+        res = self.policy.policy(Observation(np.zeros((mc.num_views, mc.height, mc.width, 3), np.uint8),
+                                             np.zeros(mc.proprio_dim, np.float32), self.instruction))
         if self.cfg.imagine:
-            self.policy.continue_imagination(res)
+            self.imagination.warm_up(res)
         self.get_logger().info(f"warm-up query took {time.perf_counter() - t0:.2f} s")
 
     # --- ROS interfaces --------------------------------------------------------------------------------------------
@@ -167,21 +144,62 @@ class PolicyNode(Node):
         self.create_subscription(PoseStamped, self.cfg.ee_pose_topic, self._on_ee, 10)
         self.create_subscription(String, "~/instruction", self._on_instruction, 10)
         reliable = QoSProfile(depth=10)
-        self.traj_pub = self.create_publisher(JointTrajectory, self.cfg.controller_topic, reliable)
+        self.traj_pub = (self.create_publisher(JointTrajectory, self.cfg.controller_topic, reliable)
+                         if self.cfg.ik in JOINT_OUTPUT else None)
+        self.servo_pub = self.create_publisher(PoseStamped, self.cfg.servo_topic, reliable) \
+            if self.cfg.ik == "servo" else None
+        if self.servo_pub is not None:
+            self.create_timer(self.dt, self._servo_tick)
         self.targets_pub = self.create_publisher(PoseArray, "~/ee_targets", reliable)
-        self.cloud_pub = self.create_publisher(PointCloud2, "~/imagined/points", reliable)
         self.observed_pub = self.create_publisher(PointCloud2, "~/observed/points", qos_profile_sensor_data)
-        self.path_pub = self.create_publisher(MarkerArray, "~/imagined/ee_path", reliable)
-        self.image_pubs = {c.name: (self.create_publisher(Image, f"~/imagined/{c.name}/rgb", reliable),
-                                    self.create_publisher(Image, f"~/imagined/{c.name}/depth", reliable))
-                           for c in self.cfg.cameras}
         self.chunk_pub = self.create_publisher(ActionChunk, "~/action_chunk", reliable) if ActionChunk else None
-        self.future_pub = self.create_publisher(ImaginedFuture, "~/imagined/future", reliable) if ImaginedFuture else None
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.status_pub = self.create_publisher(String, "~/status", 10)
         self.create_service(SetBool, "~/enable", self._on_enable)
         self.create_service(Trigger, "~/reset", self._on_reset)
         self.create_timer(1.0, self._publish_diagnostics)
+
+    def _make_tf_and_ik(self) -> None:
+        if self.cfg.extrinsics == "tf":
+            from ..robot.tf_tree import TransformTree
+            from .tf_listener import TfListener
+            self.tf_tree = TransformTree()
+            self._tf_listener = TfListener(self, self.tf_tree)
+        if self.cfg.ik == "urdf":
+            from ..robot.ik import ik_config_from_params
+            try:
+                self._ik_config = ik_config_from_params(
+                    {**self.cfg.values, "ik_tip_frame": self.cfg.ik_tip_frame or self.cfg.ee_frame})
+            except ValueError as exc:
+                raise ParameterError(f"ik=urdf: {exc}") from exc
+            if self.cfg.urdf_file:
+                try:
+                    xml = open(self.cfg.urdf_file).read()
+                except OSError as exc:
+                    raise ParameterError(f"parameter 'urdf_file': cannot read {self.cfg.urdf_file}: {exc}") from exc
+                self._set_urdf(xml, raise_errors=True)
+            else:
+                latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+                self.create_subscription(String, self.cfg.robot_description_topic,
+                                         lambda m: self._set_urdf(m.data), latched)
+
+    def _set_urdf(self, xml: str, raise_errors: bool = False) -> None:
+        from ..robot.ik import UrdfIK
+        try:
+            solver = UrdfIK(xml, self._ik_config)
+        except ValueError as exc:
+            if raise_errors:
+                raise ParameterError(f"ik=urdf: {exc}") from exc
+            self._error("bad_input", f"robot_description unusable for ik=urdf: {exc}")
+            return
+        if solver.joint_names != list(self.cfg.joint_names):
+            msg = f"ik=urdf solves {solver.joint_names} but joint_names is {list(self.cfg.joint_names)}"
+            if raise_errors:
+                raise ParameterError(f"parameter 'joint_names': {msg}")
+            self._error("bad_input", msg)
+            return
+        self.ik_solver = solver
+        self.get_logger().info(f"ik=urdf: {len(solver.arm_joint_names)} arm joints, tip {self._ik_config.tip_frame}")
 
     def _on_image(self, key: str, msg: Image) -> None:
         now = self._now()
@@ -206,19 +224,38 @@ class PolicyNode(Node):
         self.get_logger().info(f"instruction: {msg.data!r}")
 
     def _on_enable(self, req, resp):
-        with self._lock:
-            self.enabled = bool(req.data)
-            self._busy_until = -np.inf
-            self._streamer.reset()
-        resp.success, resp.message = True, enable_message(bool(req.data), self.cfg.ik, self.cfg.controller_topic)
+        # through the parameter, so `ros2 param get enabled` and the service always agree
+        result = self.set_parameters([Parameter("enabled", value=bool(req.data))])[0]
+        resp.success = result.successful
+        resp.message = enable_message(bool(req.data), self.cfg) if result.successful else result.reason
         self.get_logger().warning(resp.message)
         return resp
+
+    def _set_enabled(self, on: bool) -> None:
+        with self._lock:
+            self.enabled = on
+            self._busy_until = -np.inf
+            self._streamer.reset()
+            self._servo_plan = None
+
+    def _apply_parameters(self, cfg, names: set) -> None:
+        """A validated run-time change (ros/params.py): takes effect from the next chunk."""
+        with self._lock:
+            self.cfg = cfg
+            self.safety = SafetyFilter(cfg.limits)
+            self._streamer.lead_s = cfg.lead_time
+        if "enabled" in names:
+            self._set_enabled(bool(cfg.enabled))
+        if "instruction" in names:
+            self.instruction = cfg.instruction
+        self.get_logger().info(f"parameters changed: {sorted(names)}")
 
     def _on_reset(self, req, resp):
         with self._lock:
             self.sync.reset()
             self.slot.clear()
             self._streamer.reset()
+            self._servo_plan = None
             self._busy_until = -np.inf
             self.policy.reset()
             self.counters.clear()
@@ -226,7 +263,7 @@ class PolicyNode(Node):
             self.streams.reset()
             self.last_error, self._outcome = "", "ok"
             self._started_s, self._last_set_s = self._now(), None
-        resp.success, resp.message = True, "reset: queues, chunk timeline and counters cleared"
+        resp.success, resp.message = True, "reset: queues, chunk timeline, counters and the error window cleared"
         return resp
 
     def _now(self) -> float:
@@ -270,18 +307,32 @@ class PolicyNode(Node):
         g = joint_vector(self._joint_state, [self.cfg.gripper_joint])[0]
         return ee_state(self._ee_pose.pose, g), joints
 
+    def calibration(self) -> dict:
+        """Camera name -> T_base_cam (static) or hand-eye T_ee_cam (wrist), from the config or from TF."""
+        if self.tf_tree is None:
+            return {c.name: c.extrinsic for c in self.cfg.cameras}
+        out = {}
+        for c in self.cfg.cameras:
+            target = self.cfg.base_frame if c.kind == "static" else self.cfg.ee_frame
+            try:
+                out[c.name] = self.tf_tree.lookup(target, c.frame_id)
+            except LookupError as exc:
+                raise ObservationError(f"camera {c.name}: no transform {target} <- {c.frame_id} in TF: {exc}") from exc
+        return out
+
     def _process(self, synced: dict, received_s: float) -> None:
         t0 = self._now()
         if self.enabled and t0 < self._busy_until:  # the committed part of the last chunk is still running
             self.counters["skipped_while_executing"] += 1
             return
         state, joints = self._state()
+        calib = self.calibration()
         mc = self.policy.config
         built = build_observation(synced, self._infos, state, self.instruction, [c.name for c in self.cfg.cameras],
                                   self.model_hw, mc.proprio_dim, self.cfg.min_valid_depth)
         obs_t = built.stamp_ns * 1e-9
         stale = self.safety.check_stale(obs_t, self._now())
-        if stale:  # normal when the worker was busy imagining: drop it, the next set is fresher
+        if stale:  # normal after a long chunk: drop it, the next set is fresher
             self._event("stale_dropped")
             self.get_logger().warning(f"dropped observation: {stale}", throttle_duration_sec=5.0)
             return
@@ -294,39 +345,43 @@ class PolicyNode(Node):
         t2 = self._now()
         self.counters["queries"] += 1
         if self.cfg.publish_observed_cloud:
-            self._publish_observed(built, obs_t)
+            self._publish_observed(built, obs_t, calib)
         self._publish_chunk(res, obs_t, t2 - t1)  # informational (raw model output), also in dry run
+        self.imagination.offer(res, built, obs_t, calib)  # returns at once; its own thread does the work
         self._gate(obs_t, infer_s)  # slow or stale chunks stop here, before anything toward the robot
-        targets, ee_poses = self._targets(res, state, joints)
-        safe = self._limit(targets, joints) if targets is not None else None
-        if not self.enabled:
-            self.counters["dry_run_chunks"] += 1
-        else:
-            if ee_poses is not None:
-                self.targets_pub.publish(PoseArray(header=Header(stamp=_stamp(obs_t), frame_id=self.cfg.base_frame),
-                                                   poses=[_pose(ee_pose_to_matrix(p[:3], p[3:7])) for p in ee_poses]))
-            if safe is not None:
-                self._execute(targets, safe, joints, obs_t, infer_s)
+        self._command(res, state, joints, obs_t, infer_s)
         self._succeeded()
         t3 = self._now()
         for k, v in (("sync_wait", received_s - obs_t), ("convert", t1 - t0), ("model", t2 - t1),
                      ("publish", t3 - t2), ("obs_to_action", t3 - obs_t)):
             self.latency[k].append(v)
-        if self.cfg.imagine and (self._query - 1) % self.cfg.imagine_every == 0:
-            self._imagine(res, built, obs_t)
 
-    def _targets(self, res, state, joints):
-        """Absolute joint targets [K, J] (or None when no IK) and absolute EE poses [K, 8] for EE models."""
-        return decode_targets(res.actions, self.policy.config.action_space, state, joints, self.cfg.ik,
-                              self.policy.config.gripper_action)
-
-    def _gate(self, obs_t: float, latency: float) -> None:
+    def _gate(self, obs_t: float, infer_s: float) -> None:
         """Reject a chunk that took too long or whose observation went stale while the model ran."""
-        if latency > self.cfg.limits.max_inference_s:
-            raise ChunkRejected(f"inference took {latency:.2f} s (limit {self.cfg.limits.max_inference_s} s)")
+        if infer_s > self.cfg.limits.max_inference_s:
+            raise ChunkRejected(f"inference took {infer_s:.2f} s (limit {self.cfg.limits.max_inference_s} s)")
         stale = self.safety.check_stale(obs_t, self._now())
         if stale:
             raise ChunkRejected(f"observation became stale during inference: {stale}")
+
+    def _command(self, res, state, joints, obs_t: float, infer_s: float) -> None:
+        """Decode (IK), limit and send the chunk; in dry run everything but the sending happens."""
+        ik = self.cfg.ik
+        if ik == "urdf" and self.ik_solver is None:
+            raise ChunkRejected(f"ik=urdf: no URDF yet (file '{self.cfg.urdf_file}' or topic "
+                                f"{self.cfg.robot_description_topic})")
+        targets, ee_poses = decode_targets(res.actions, self.policy.config.action_space, state, joints,
+                                           "cartesian" if ik == "servo" else ik, self.policy.config.gripper_action,
+                                           solver=self.ik_solver)  # IKError (a ChunkRejected): no motion
+        safe = self._limit(targets, joints) if targets is not None else None
+        if not self.enabled:
+            self.counters["dry_run_chunks"] += 1
+            return
+        if ee_poses is not None:
+            self.targets_pub.publish(PoseArray(header=Header(stamp=time_msg(obs_t), frame_id=self.cfg.base_frame),
+                                               poses=[ee_pose_msg(p) for p in ee_poses]))
+        if safe is not None:
+            self._execute(targets, safe, joints, obs_t, infer_s)
 
     def _limit(self, targets, joints):
         safe, report = self.safety.apply(targets, self.dt, joints)
@@ -334,8 +389,8 @@ class PolicyNode(Node):
             self._event("safety_limited_chunks")
         return safe
 
-    def _execute(self, targets, safe, joints, obs_t: float, latency: float) -> None:
-        """Send one trajectory, stamped with the observation time in both modes (see robot/trajectory.py)."""
+    def _execute(self, targets, safe, joints, obs_t: float, infer_s: float) -> None:
+        """Send one trajectory (or servo plan), stamped with the observation time in both execution modes."""
         now = self._now()
         times = chunk_times(obs_t, self.dt, len(safe))
         with self._lock:
@@ -344,12 +399,16 @@ class PolicyNode(Node):
             if self.cfg.execution_mode == "streaming":
                 times, safe = self._merge_streaming(targets, times, joints, now)
                 # query again when the committed execute_steps are about to run out, one inference earlier
-                self._busy_until = obs_t + self.cfg.execute_steps * self.dt - latency
+                self._busy_until = obs_t + self.cfg.execute_steps * self.dt - infer_s
             else:
                 self._busy_until = times[-1]
-        keep = drop_past(times, now, self.cfg.lead_time)
-        if not keep.any():
-            raise ChunkRejected("every point of the chunk is already in the past")
+            keep = drop_past(times, now, self.cfg.lead_time)
+            if not keep.any():
+                raise ChunkRejected("every point of the chunk is already in the past")
+            if self.cfg.ik == "servo":
+                self._servo_plan = (times[keep], safe[keep])
+                self.counters["servo_plans"] += 1
+                return
         msg = build_joint_trajectory(JointTrajectory, JointTrajectoryPoint, Duration, Time, self.cfg.joint_names,
                                      safe[keep], times[keep], obs_t, frame_id=self.cfg.base_frame)
         self.traj_pub.publish(msg)
@@ -377,11 +436,28 @@ class PolicyNode(Node):
         self._streamer.positions[-len(safe):] = safe  # the plan we commit is the limited one
         return times, safe
 
-    # --- outputs ---------------------------------------------------------------------------------------------------
+    def _servo_tick(self) -> None:
+        """ik=servo: the committed plan's pose now, at control_rate, while enabled and the plan lasts."""
+        with self._lock:
+            plan, enabled = self._servo_plan, self.enabled
+        if plan is None or not enabled:
+            return
+        times, axes = plan
+        now = self._now()
+        if now > times[-1]:
+            return
+        from transforms3d.euler import euler2quat
+        a = np.array([np.interp(now, times, axes[:, j]) for j in range(axes.shape[1])])
+        msg = PoseStamped(header=Header(stamp=time_msg(now), frame_id=self.cfg.base_frame))
+        msg.pose = ee_pose_msg(np.concatenate([a[:3], euler2quat(*a[3:6])]))
+        self.servo_pub.publish(msg)
+        self.counters["servo_poses_sent"] += 1
+
+    # --- informational outputs -------------------------------------------------------------------------------------
     def _publish_chunk(self, res, obs_t: float, model_s: float) -> None:
         if self.chunk_pub is None:
             return
-        m = ActionChunk(header=Header(stamp=_stamp(obs_t), frame_id=self.cfg.base_frame))
+        m = ActionChunk(header=Header(stamp=time_msg(obs_t), frame_id=self.cfg.base_frame))
         m.num_steps, m.num_dims = (int(x) for x in res.actions.shape)
         m.values = res.actions.astype(np.float32).ravel().tolist()
         m.dt = float(self.dt)
@@ -391,87 +467,23 @@ class PolicyNode(Node):
         m.model_latency = float(model_s)
         self.chunk_pub.publish(m)
 
-    def _extrinsics(self, state_row: np.ndarray | None) -> list:
-        out = []
-        for cam in self.cfg.cameras:
-            if cam.kind == "static":
-                out.append(cam.extrinsic)
-            elif state_row is not None:  # X-WAM: wrist pose = (predicted) EE pose x hand-eye
-                out.append(ee_pose_to_matrix(state_row[:3], state_row[3:7]) @ cam.extrinsic)
-            else:
-                out.append(None)
-        return out
-
-    def _cloud(self, depths, rgbs, Ks, exts, stamp_s):
-        keep = [i for i, e in enumerate(exts) if e is not None]
-        pts, cols = fuse_views(depths[keep], rgbs[keep], [Ks[i] for i in keep], [exts[i] for i in keep],
-                               min_depth=self.policy.config.depth_near, max_depth=self.policy.config.depth_far,
-                               voxel=self.cfg.cloud_voxel or None, stride=self.cfg.cloud_stride)
-        return make_xyzrgb_cloud(pts, cols, Header(stamp=_stamp(stamp_s), frame_id=self.cfg.base_frame),
-                                 PointCloud2, PointField)
-
-    def _publish_observed(self, built, obs_t: float) -> None:
+    def _publish_observed(self, built, obs_t: float, calib: dict) -> None:
         state = built.obs.state if self.cfg.state_source == "ee_pose" else None
-        Ks = [f.K for f in built.frames]
-        self.observed_pub.publish(self._cloud(built.obs.depth, built.obs.rgb, Ks, self._extrinsics(state), obs_t))
-
-    def _imagine(self, res, built, obs_t: float) -> None:
-        t0 = time.perf_counter()
-        imag = self.policy.continue_imagination(res)
-        t_model = time.perf_counter()
-        self.latency["imagine_model"].append(t_model - t0)
         mc = self.policy.config
-        frame_dt = mc.action_num * self.dt
-        Ks = [f.K for f in built.frames]
-        ee_model = self.cfg.state_source == "ee_pose"
-        clouds, rgb_msgs, depth_msgs = [], [], []
-        for f in range(1, mc.num_frames):
-            stamp = obs_t + f * frame_dt
-            exts = self._extrinsics(imag.states[f] if ee_model else None)
-            cloud = self._cloud(imag.depth[:, f], imag.rgb[:, f], Ks, exts, stamp)
-            self.cloud_pub.publish(cloud)
-            clouds.append(cloud)
-            for v, cam in enumerate(self.cfg.cameras):
-                h = Header(stamp=_stamp(stamp), frame_id=cam.frame_id)
-                rgb_msgs.append(rgb_to_image_msg(imag.rgb[v, f], h, Image))
-                depth_msgs.append(depth_to_image_msg(imag.depth[v, f], h, Image))
-                self.image_pubs[cam.name][0].publish(rgb_msgs[-1])
-                self.image_pubs[cam.name][1].publish(depth_msgs[-1])
-        path = self._ee_path(imag.states, obs_t) if ee_model else None
-        if path is not None:
-            self.path_pub.publish(path)
-        if self.future_pub is not None:
-            fut = ImaginedFuture(header=Header(stamp=_stamp(obs_t), frame_id=self.cfg.base_frame), clouds=clouds,
-                                 rgb=rgb_msgs, depth=depth_msgs, view_names=[c.name for c in self.cfg.cameras],
-                                 num_views=len(self.cfg.cameras), video_steps=int(imag.video_steps),
-                                 latency=float(imag.latency))
-            fut.ee_path.header = fut.header
-            if ee_model:
-                fut.ee_path.poses = [_pose(ee_pose_to_matrix(s[:3], s[3:7])) for s in imag.states]
-            self.future_pub.publish(fut)
-        self.latency["imagine"].append(time.perf_counter() - t0)
-        self.counters["imaginations"] += 1
-
-    def _ee_path(self, states: np.ndarray, obs_t: float) -> MarkerArray:
-        h = Header(stamp=_stamp(obs_t), frame_id=self.cfg.base_frame)
-        line = Marker(header=h, ns="xwam_ee_path", id=0, type=Marker.LINE_STRIP, action=Marker.ADD)
-        line.scale.x = 0.005
-        line.color.r, line.color.g, line.color.b, line.color.a = 1.0, 0.6, 0.0, 1.0
-        line.pose.orientation.w = 1.0
-        line.points = [Point(x=float(s[0]), y=float(s[1]), z=float(s[2])) for s in states]
-        dots = Marker(header=h, ns="xwam_ee_path", id=1, type=Marker.SPHERE_LIST, action=Marker.ADD)
-        dots.scale.x = dots.scale.y = dots.scale.z = 0.015
-        dots.color = line.color
-        dots.pose.orientation.w = 1.0
-        dots.points = line.points
-        return MarkerArray(markers=[line, dots])
+        exts = camera_extrinsics(self.cfg.cameras, calib, state)
+        self.observed_pub.publish(fused_cloud_msg(built.obs.depth, built.obs.rgb, [f.K for f in built.frames], exts,
+                                                  obs_t, self.cfg.base_frame, mc.depth_near, mc.depth_far,
+                                                  self.cfg.cloud_voxel, self.cfg.cloud_stride))
 
     # --- diagnostics -----------------------------------------------------------------------------------------------
     def status(self) -> dict:
         now = self._now()
-        lat = {k: (float(np.median(v)) if v else None) for k, v in self.latency.items()}
-        return {"enabled": self.enabled, "instruction": self.instruction,
-                "query_instruction": self.query_instruction, "counters": dict(self.counters), "last_error": self.last_error,
+        lat = {k: (float(np.median(v)) if v else None)
+               for k, v in {**self.latency, **self.imagination.latency}.items()}
+        counters = dict(self.counters)
+        return {"enabled": self.enabled, "ik": self.cfg.ik, "instruction": self.instruction,
+                "query_instruction": self.query_instruction, "counters": counters, "last_error": self.last_error,
+                "imagination_error": self.imagination.last_error,
                 "window_s": self.events.window_s, "window_counts": self.events.counts(now),
                 "latency_median_s": lat, "sync": {"matched": self.sync.stats.matched,
                                                   "dropped": self.sync.stats.dropped,
@@ -497,28 +509,28 @@ class PolicyNode(Node):
                    KeyValue(key="device_mem_mb", value=f"{st['device_mem_mb']:.0f}"),
                    KeyValue(key="enabled", value=str(self.enabled)),
                    KeyValue(key="last_error", value=self.last_error)]
-        out = [DiagnosticStatus(level=bytes([verdict.level]), name="xwam_policy: inference", hardware_id="xwam",
-                                message=verdict.message, values=values)]
+        out = [_status(verdict.level, "xwam_policy: inference", "xwam", verdict.message, values)]
         sync = sync_level(self._last_set_s, self._started_s, self.streams, self.cfg.sync_timeout, now)
-        out.append(DiagnosticStatus(level=bytes([sync.level]), name="xwam_policy: synchronisation", hardware_id="xwam",
-                                    message=sync.message, values=[
-                                        KeyValue(key=k, value=str(v)) for k, v in st["sync"].items()]))
+        out.append(_status(sync.level, "xwam_policy: synchronisation", "xwam", sync.message,
+                           [KeyValue(key=k, value=str(v)) for k, v in st["sync"].items()]))
         for cam in self.cfg.cameras:
-            vals, level, notes = [], OK, []
-            for kind in ("color", "depth"):
-                r = st["streams"][f"{cam.name}/{kind}"]
-                vals += [KeyValue(key=f"{kind}_rate_hz", value=f"{r['rate_hz']:.2f}"),
-                         KeyValue(key=f"{kind}_age_s", value="n/a" if r["age_s"] is None else f"{r['age_s']:.3f}"),
-                         KeyValue(key=f"{kind}_backwards_stamps", value=str(r["backwards_stamps"]))]
-                if r["backwards_stamps"]:
-                    level = max(level, WARN)
-                    notes.append(f"{kind} stamps jumped back {r['last_backwards_jump_s']:.2f} s")
-                if r["age_s"] is None or r["age_s"] > self.cfg.sync_timeout:
-                    level = max(level, ERROR)
-                    notes.append(f"no {kind} frame" if r["age_s"] is None else f"{kind} {r['age_s']:.1f} s old")
-            out.append(DiagnosticStatus(level=bytes([level]), name=f"xwam_policy: camera {cam.name}", hardware_id=cam.frame_id,
-                                        message="; ".join(notes) or "ok", values=vals))
+            out.append(self._camera_status(cam, st["streams"]))
         return out, st
+
+    def _camera_status(self, cam, streams: dict) -> DiagnosticStatus:
+        vals, level, notes = [], OK, []
+        for kind in ("color", "depth"):
+            r = streams[f"{cam.name}/{kind}"]
+            vals += [KeyValue(key=f"{kind}_rate_hz", value=f"{r['rate_hz']:.2f}"),
+                     KeyValue(key=f"{kind}_age_s", value="n/a" if r["age_s"] is None else f"{r['age_s']:.3f}"),
+                     KeyValue(key=f"{kind}_backwards_stamps", value=str(r["backwards_stamps"]))]
+            if r["backwards_stamps"]:
+                level = max(level, WARN)
+                notes.append(f"{kind} stamps jumped back {r['last_backwards_jump_s']:.2f} s")
+            if r["age_s"] is None or r["age_s"] > self.cfg.sync_timeout:
+                level = max(level, ERROR)
+                notes.append(f"no {kind} frame" if r["age_s"] is None else f"{kind} {r['age_s']:.1f} s old")
+        return _status(level, f"xwam_policy: camera {cam.name}", cam.frame_id, "; ".join(notes) or "ok", vals)
 
     def _publish_diagnostics(self) -> None:
         statuses, st = self.diagnostics()
@@ -529,15 +541,22 @@ class PolicyNode(Node):
 
     def destroy_node(self):
         self._running = False
-        if hasattr(self, "slot"):  # absent when construction failed (bad parameters, unreadable checkpoint)
+        if hasattr(self, "_worker"):  # absent when construction failed (bad parameters, unreadable checkpoint)
             self.slot.put(None)
             self._worker.join(timeout=5.0)
+        if hasattr(self, "imagination"):
+            self.imagination.stop()
         return super().destroy_node()
+
+
+def _status(level: int, name: str, hardware_id: str, message: str, values: list) -> DiagnosticStatus:
+    # DiagnosticStatus.level is a byte field: OK/WARN/ERROR are b'\x00'/b'\x01'/b'\x02'
+    return DiagnosticStatus(level=bytes([level]), name=name, hardware_id=hardware_id, message=message, values=values)
 
 
 def _device_mem_mb() -> float:
     import torch
-    return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else 0.0
+    return torch.cuda.memory_allocated() / 2**20 if torch.cuda.is_available() else 0.0
 
 
 def main(args=None):
