@@ -1,7 +1,27 @@
-"""Test helpers: a publisher of the procedural scene's RGB-D frames with controllable stamps and defects."""
+"""Test helpers: a publisher of the procedural scene's RGB-D frames with controllable stamps and defects, and a
+harness running the policy node beside an independent client."""
 from __future__ import annotations
 
+import copy
+import json
+import threading
+import time
+
 import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseArray
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.qos import QoSProfile
+from sensor_msgs.msg import PointCloud2
+from std_msgs.msg import String
+from std_srvs.srv import SetBool
+from trajectory_msgs.msg import JointTrajectory
+from xwam_interfaces.msg import ActionChunk
+
+from xwam_ros.model.policy import XWAMPolicy
+from xwam_ros.ros.graph import ros_args, share_file
+from xwam_ros.ros.policy_node import PolicyNode
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
@@ -68,3 +88,112 @@ class ScenePublisher(Node):
             w, x, y, z = mat2quat(T[:3, :3])
             m.pose.orientation.w, m.pose.orientation.x, m.pose.orientation.y, m.pose.orientation.z = w, x, y, z
             self.ee.publish(m)
+
+
+CONFIG = share_file("config", "gantry.yaml")
+
+
+class Harness:
+    """The node in its own context; the scene publisher and an independent client in another (separate DDS
+    participants: everything the tests see went through DDS)."""
+
+    def __init__(self, policy, imagined=True, **overrides):
+        self.ctx, self.client_ctx = rclpy.Context(), rclpy.Context()
+        params = {"imagine": False, "max_observation_age": 2.0, "max_inference_time": 10.0, **overrides}
+        rclpy.init(args=ros_args(CONFIG, params), context=self.ctx)
+        rclpy.init(context=self.client_ctx)
+        self.node = PolicyNode(policy=policy, warm_up=False, context=self.ctx)
+        self.pub = ScenePublisher(self.client_ctx)
+        self.listener = Node("listener", context=self.client_ctx)
+        self.trajs, self.status, self.clouds, self.observed, self.targets, self.diags, self.chunks = ([] for _ in range(7))
+        sub = self.listener.create_subscription
+        sub(JointTrajectory, "/arm_controller/joint_trajectory", lambda m: self.trajs.append((m, self.pub.now())),
+            QoSProfile(depth=50))
+        sub(String, "/xwam_policy/status", lambda m: self.status.append(json.loads(m.data)), 10)
+        if imagined:  # a subscriber to an imagined topic: the node imagines
+            sub(PointCloud2, "/xwam_policy/imagined/points", self.clouds.append, QoSProfile(depth=50))
+        sub(PointCloud2, "/xwam_policy/observed/points", self.observed.append, rclpy.qos.qos_profile_sensor_data)
+        sub(PoseArray, "/xwam_policy/ee_targets", self.targets.append, QoSProfile(depth=50))
+        sub(DiagnosticArray, "/diagnostics", self.diags.append, QoSProfile(depth=50))
+        sub(ActionChunk, "/xwam_policy/action_chunk", self.chunks.append, QoSProfile(depth=50))
+        self.executors, self.threads = [], []
+        for ctx, nodes in ((self.ctx, [self.node]), (self.client_ctx, [self.pub, self.listener])):
+            ex = MultiThreadedExecutor(num_threads=2, context=ctx)
+            for n in nodes:
+                ex.add_node(n)
+            self.executors.append(ex)
+            self.threads.append(threading.Thread(target=ex.spin, daemon=True))
+            self.threads[-1].start()
+        assert wait_for(lambda: self.listener.count_publishers("/xwam_policy/status") >= 1
+                        and self.node.count_publishers("/joint_states") >= 1)  # discovery
+
+    def feed_until(self, pred, timeout=20.0, period=0.1, **kw):
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            self.pub.publish(**kw)
+            time.sleep(period)
+            if pred():
+                return True
+        return pred()
+
+    def counter(self, name):
+        return self.node.counters.get(name, 0)
+
+    def call(self, srv_type, name, request):
+        cli = self.listener.create_client(srv_type, name)
+        assert cli.wait_for_service(timeout_sec=5.0)
+        fut = cli.call_async(request)
+        assert wait_for(fut.done, timeout=5.0)
+        return fut.result()
+
+    def enable(self, on=True):
+        resp = self.call(SetBool, "/xwam_policy/enable", SetBool.Request(data=on))
+        assert resp.success
+        return resp
+
+    def diag(self, name, since=0):
+        """The newest DiagnosticStatus called ``name`` received after index ``since``, or None."""
+        for arr in reversed(self.diags[since:]):
+            for st in arr.status:
+                if st.name == name:
+                    return st
+        return None
+
+    def close(self):
+        for ex, th in zip(self.executors, self.threads):
+            ex.shutdown(timeout_sec=2)
+            th.join(timeout=5)
+        for n in (self.listener, self.pub, self.node):
+            n.destroy_node()
+        rclpy.shutdown(context=self.ctx)
+        rclpy.shutdown(context=self.client_ctx)
+
+
+def wait_for(pred, timeout=10.0, step=0.02) -> bool:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if pred():
+            return True
+        time.sleep(step)
+    return bool(pred())
+
+
+class SlowedPolicy(XWAMPolicy):
+    """The real policy behind a slow link (a busy GPU): chunks and/or imaginations take longer."""
+    predict_delay = imagine_delay = 0.0
+
+    def policy(self, obs, **kw):
+        time.sleep(self.predict_delay)
+        return super().policy(obs, **kw)
+
+    def continue_imagination(self, res):
+        time.sleep(self.imagine_delay)
+        return super().continue_imagination(res)
+
+
+def slowed(policy, predict=0.0, imagine=0.0):
+    p = copy.copy(policy)
+    p.__class__, p.predict_delay, p.imagine_delay = SlowedPolicy, predict, imagine
+    return p
+
+

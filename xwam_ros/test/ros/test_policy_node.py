@@ -1,35 +1,23 @@
 """The policy node over real DDS: dry run vs enabled, trajectory semantics, bad input, sync, clouds, parameters."""
-import copy
-import json
-import threading
-import time
-
 import numpy as np
 import pytest
 import rclpy
-from rclpy.executors import MultiThreadedExecutor
-from rclpy.node import Node
+from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
 from rclpy.qos import QoSProfile
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from geometry_msgs.msg import PoseArray
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import String
-from std_srvs.srv import SetBool, Trigger
-from xwam_interfaces.msg import ActionChunk
-from trajectory_msgs.msg import JointTrajectory
+from std_srvs.srv import Trigger
 
-from rig import ScenePublisher
+from rig import CONFIG, Harness, slowed, wait_for
 from xwam_ros.model.config import get_preset
 from xwam_ros.model.policy import XWAMPolicy
-from xwam_ros.ros.graph import ros_args, share_file
+from xwam_ros.ros.graph import ros_args
 from xwam_ros.robot.config import ParameterError
 from xwam_ros.ros.pointcloud2 import read_xyzrgb
 from xwam_ros.ros.policy_node import PolicyNode
 from xwam_ros.sim.procedural import default_boxes
-
-CONFIG = share_file("config", "gantry.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -37,91 +25,6 @@ def policy():
     cfg = get_preset("tiny", view_names=("agentview", "sideview", "eye_in_hand"), action_steps=4, video_steps=8,
                      action_dt=0.05)
     return XWAMPolicy.from_config(cfg, seed=0)
-
-
-class Harness:
-    """The node in its own context; the scene publisher and an independent client in another (separate DDS
-    participants: everything the tests see went through DDS)."""
-
-    def __init__(self, policy, imagined=True, **overrides):
-        self.ctx, self.client_ctx = rclpy.Context(), rclpy.Context()
-        params = {"imagine": False, "max_observation_age": 2.0, "max_inference_time": 10.0, **overrides}
-        rclpy.init(args=ros_args(CONFIG, params), context=self.ctx)
-        rclpy.init(context=self.client_ctx)
-        self.node = PolicyNode(policy=policy, warm_up=False, context=self.ctx)
-        self.pub = ScenePublisher(self.client_ctx)
-        self.listener = Node("listener", context=self.client_ctx)
-        self.trajs, self.status, self.clouds, self.observed, self.targets, self.diags, self.chunks = ([] for _ in range(7))
-        sub = self.listener.create_subscription
-        sub(JointTrajectory, "/arm_controller/joint_trajectory", lambda m: self.trajs.append((m, self.pub.now())),
-            QoSProfile(depth=50))
-        sub(String, "/xwam_policy/status", lambda m: self.status.append(json.loads(m.data)), 10)
-        if imagined:  # a subscriber to an imagined topic: the node imagines
-            sub(PointCloud2, "/xwam_policy/imagined/points", self.clouds.append, QoSProfile(depth=50))
-        sub(PointCloud2, "/xwam_policy/observed/points", self.observed.append, rclpy.qos.qos_profile_sensor_data)
-        sub(PoseArray, "/xwam_policy/ee_targets", self.targets.append, QoSProfile(depth=50))
-        sub(DiagnosticArray, "/diagnostics", self.diags.append, QoSProfile(depth=50))
-        sub(ActionChunk, "/xwam_policy/action_chunk", self.chunks.append, QoSProfile(depth=50))
-        self.executors, self.threads = [], []
-        for ctx, nodes in ((self.ctx, [self.node]), (self.client_ctx, [self.pub, self.listener])):
-            ex = MultiThreadedExecutor(num_threads=2, context=ctx)
-            for n in nodes:
-                ex.add_node(n)
-            self.executors.append(ex)
-            self.threads.append(threading.Thread(target=ex.spin, daemon=True))
-            self.threads[-1].start()
-        assert wait_for(lambda: self.listener.count_publishers("/xwam_policy/status") >= 1
-                        and self.node.count_publishers("/joint_states") >= 1)  # discovery
-
-    def feed_until(self, pred, timeout=20.0, period=0.1, **kw):
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < timeout:
-            self.pub.publish(**kw)
-            time.sleep(period)
-            if pred():
-                return True
-        return pred()
-
-    def counter(self, name):
-        return self.node.counters.get(name, 0)
-
-    def call(self, srv_type, name, request):
-        cli = self.listener.create_client(srv_type, name)
-        assert cli.wait_for_service(timeout_sec=5.0)
-        fut = cli.call_async(request)
-        assert wait_for(fut.done, timeout=5.0)
-        return fut.result()
-
-    def enable(self, on=True):
-        resp = self.call(SetBool, "/xwam_policy/enable", SetBool.Request(data=on))
-        assert resp.success
-        return resp
-
-    def diag(self, name, since=0):
-        """The newest DiagnosticStatus called ``name`` received after index ``since``, or None."""
-        for arr in reversed(self.diags[since:]):
-            for st in arr.status:
-                if st.name == name:
-                    return st
-        return None
-
-    def close(self):
-        for ex, th in zip(self.executors, self.threads):
-            ex.shutdown(timeout_sec=2)
-            th.join(timeout=5)
-        for n in (self.listener, self.pub, self.node):
-            n.destroy_node()
-        rclpy.shutdown(context=self.ctx)
-        rclpy.shutdown(context=self.client_ctx)
-
-
-def wait_for(pred, timeout=10.0, step=0.02) -> bool:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if pred():
-            return True
-        time.sleep(step)
-    return bool(pred())
 
 
 @pytest.fixture
@@ -186,8 +89,7 @@ def test_stale_and_out_of_order_frames_never_query(harness):
     assert h.feed_until(lambda: h.counter("queries") >= 1)
     before = h.node.sync.stats.out_of_order
     h.pub.publish(t_s=h.pub.now() - 5.0)
-    time.sleep(0.5)
-    assert h.node.sync.stats.out_of_order > before
+    assert wait_for(lambda: h.node.sync.stats.out_of_order > before, timeout=5.0)
 
 
 def test_sync_with_jitter_and_a_dropped_camera(harness):
@@ -261,25 +163,6 @@ WIDE_LIMITS = {"position_min": [-1e3] * 6 + [0.0], "position_max": [1e3] * 6 + [
 
 
 # --- safety: nothing toward the robot in dry run, from a slow chunk or from a stale one --------------------------------
-class SlowedPolicy(XWAMPolicy):
-    """The real policy behind a slow link (a busy GPU): chunks and/or imaginations take longer."""
-    predict_delay = imagine_delay = 0.0
-
-    def policy(self, obs, **kw):
-        time.sleep(self.predict_delay)
-        return super().policy(obs, **kw)
-
-    def continue_imagination(self, res):
-        time.sleep(self.imagine_delay)
-        return super().continue_imagination(res)
-
-
-def slowed(policy, predict=0.0, imagine=0.0):
-    p = copy.copy(policy)
-    p.__class__, p.predict_delay, p.imagine_delay = SlowedPolicy, predict, imagine
-    return p
-
-
 @pytest.mark.parametrize("harness", [{"ik": "none"}], indirect=True)
 def test_ik_none_publishes_nothing_in_dry_run_and_the_enable_reply_says_what_is_sent(harness):
     h = harness

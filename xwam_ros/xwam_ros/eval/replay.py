@@ -21,6 +21,7 @@ from ..geometry.fusion import fuse_views
 from ..robot.observation import BuiltObservation, ObservationError, build_observation, ee_state, joint_vector
 from ..robot.observation import stamp_to_ns
 from ..robot.config import NODE_PARAMS, CameraConfig, validate
+from ..robot.policy_loading import load_policy
 from ..robot.sync import ApproxSynchronizer
 from ..robot.targets import decode_targets
 from . import metrics
@@ -420,7 +421,7 @@ def eval_main(argv=None) -> int:
     a = ap.parse_args(argv)
     from ..ros.graph import share_file
     setup = load_setup(a.config or share_file("config", "policy.yaml"))
-    policy = _policy(a.checkpoint, setup, a.seed)
+    policy = load_policy(setup.replace(checkpoint=a.checkpoint, seed=a.seed))  # the node's own construction
     try:
         res = evaluate_bag(a.bag, setup, PolicyPredictor(policy, setup, a.imagine, a.seed), a.out, policy.config,
                            a.stride, a.imagine, a.max_queries)
@@ -431,12 +432,3 @@ def eval_main(argv=None) -> int:
     print(f"results: {Path(a.out) / 'results.json'}  report: {Path(a.out) / 'report.md'}")
     return 0
 
-
-def _policy(checkpoint, setup, seed):
-    from ..model.config import get_preset
-    from ..model.policy import XWAMPolicy
-    if checkpoint:
-        return XWAMPolicy.from_pretrained(checkpoint)
-    cfg = get_preset("tiny", view_names=tuple(c.name for c in setup.cameras),
-                     view_kinds=tuple(c.kind for c in setup.cameras), action_dt=1.0 / setup.control_rate)
-    return XWAMPolicy.from_config(cfg, seed=seed)

@@ -12,13 +12,15 @@ the chunks of one encode/decode, so the action path's frame-0 encode and this th
 other. This thread therefore gets its own copy of the codec (``imagination_model``): the VAE's weights twice in
 memory (small next to the transformer), and no lock the action path could wait on.
 
-They do share the compute: on a CPU, torch's intra-op threads of both run on the same cores, so a chunk computed
-while an imagination runs takes longer (on a 2-core machine up to about twice as long). Slow chunks are still caught
-by ``max_inference_time``; ``imagine_every`` trades imagination rate for action latency.
+They do share the compute. So that an imagination does not slow the chunks down, this thread runs at a lower CPU
+priority (Linux nice +10 for the thread and the torch worker threads it starts: the scheduler then gives the action
+thread about nine tenths of a contended core); an imagination takes longer instead. On a GPU both share the device;
+``imagine_every`` trades imagination rate for action latency, and ``max_inference_time`` still rejects slow chunks.
 """
 from __future__ import annotations
 
 import copy
+import os
 import threading
 import time
 import traceback
@@ -37,6 +39,9 @@ try:
     from xwam_interfaces.msg import ImaginedFuture
 except ImportError:  # the interfaces are optional; standard topics still work
     ImaginedFuture = None
+
+
+IMAGINATION_NICE = 10  # CPU priority of the imagination thread relative to the action path (0)
 
 
 def imagination_model(policy):
@@ -88,6 +93,10 @@ class ImaginationPublisher:
         return self._slot.overwritten
 
     def _run(self) -> None:
+        try:  # Linux: the nice value is per thread (and inherited by threads started from here)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), IMAGINATION_NICE)
+        except (AttributeError, OSError) as exc:
+            self.node.get_logger().warning(f"imagination thread keeps normal priority: {exc}")
         while self._running:
             item = self._slot.take(timeout=0.2)
             if item is None or not self._running:

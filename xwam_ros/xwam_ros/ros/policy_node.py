@@ -347,9 +347,11 @@ class PolicyNode(Node):
         if self.cfg.publish_observed_cloud:
             self._publish_observed(built, obs_t, calib)
         self._publish_chunk(res, obs_t, t2 - t1)  # informational (raw model output), also in dry run
-        self.imagination.offer(res, built, obs_t, calib)  # returns at once; its own thread does the work
-        self._gate(obs_t, infer_s)  # slow or stale chunks stop here, before anything toward the robot
-        self._command(res, state, joints, obs_t, infer_s)
+        try:
+            self._gate(obs_t, infer_s)  # slow or stale chunks stop here, before anything toward the robot
+            self._command(res, state, joints, obs_t, infer_s)
+        finally:  # the command goes out first; imagination (informational) follows in its own thread
+            self.imagination.offer(res, built, obs_t, calib)
         self._succeeded()
         t3 = self._now()
         for k, v in (("sync_wait", received_s - obs_t), ("convert", t1 - t0), ("model", t2 - t1),

@@ -1,0 +1,22 @@
+import pytest
+
+from xwam_ros.eval import replay
+from xwam_ros.robot import policy_loading
+from xwam_ros.robot.config import ParameterError
+from xwam_ros.ros import policy_node
+from xwam_ros.ros.graph import share_file
+
+
+def test_node_and_offline_evaluator_build_the_policy_with_the_same_function():
+    assert policy_node.load_policy is policy_loading.load_policy is replay.load_policy
+
+
+def test_configured_step_counts_replace_the_checkpoints_and_views_are_checked():
+    setup = replay.load_setup(share_file("config", "policy.yaml"))
+    p = policy_loading.load_policy(setup.replace(checkpoint="builtin:lift_tiny", action_steps=3, video_steps=7,
+                                                 device="cpu"))
+    assert (p.config.action_steps, p.config.video_steps) == (3, 7)
+    one_camera = setup.replace(checkpoint="builtin:lift_tiny", device="cpu")
+    one_camera.cameras = one_camera.cameras[:1]
+    with pytest.raises(ParameterError, match="camera_names"):
+        policy_loading.load_policy(one_camera)
