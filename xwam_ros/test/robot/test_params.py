@@ -36,3 +36,19 @@ def test_bad_values_name_the_parameter():
     cams[0].extrinsic = np.diag([2.0, 1, 1, 1])
     with pytest.raises(ParameterError, match="orthonormal"):
         validate(values, cams)
+
+
+def test_node_config_is_one_typed_dataclass_of_the_declarations():
+    import dataclasses
+
+    from xwam_ros.robot.config import PARAM_RANGES, RUNTIME_PARAMS, NodeConfig
+    types = {f.name: f.type for f in dataclasses.fields(NodeConfig)}
+    assert set(NODE_PARAMS) <= set(types) and types["control_rate"] is float and types["execute_steps"] is int
+    assert set(PARAM_RANGES) <= set(NODE_PARAMS) and RUNTIME_PARAMS <= set(NODE_PARAMS)
+    assert not {"checkpoint", "device", "camera_names", "controller_topic", "image_qos"} & RUNTIME_PARAMS
+    cfg = validate(*_load("gantry.yaml"))
+    assert cfg.replace(max_inference_time=3.0).limits.max_inference_s == 3.0 and cfg.max_inference_time == 10.0
+    for key, bad in (("imagine_every", 0), ("sync_timeout", 0.0), ("ik", "moveit"), ("extrinsics", "guess"),
+                     ("image_qos", "fast")):
+        with pytest.raises(ParameterError, match=key):
+            cfg.replace(**{key: bad})

@@ -77,8 +77,12 @@ def test_bad_input_is_reported_and_node_keeps_running(harness, kind, kw, match):
 
 def test_missing_camera_info_and_wrong_size_info(harness):
     h = harness
-    assert h.feed_until(lambda: "camera_info" in h.node.last_error, timeout=10, info=False)
+    assert h.feed_until(lambda: "no camera_info received yet" in h.node.last_error, timeout=10, info=False)
     assert h.counter("bad_input") >= 1 and h.counter("queries") == 0
+    # intrinsics of a 320x240 stream for 160x120 images: K would be wrong by 2x
+    assert h.feed_until(lambda: "camera_info is 320x240 but the colour image is 160x120" in h.node.last_error,
+                        timeout=10, info_hw=(240, 320))
+    assert h.counter("queries") == 0
 
 
 def test_stale_and_out_of_order_frames_never_query(harness):
@@ -148,13 +152,17 @@ def test_parameter_validation(policy):
 def test_streaming_mode_replans_while_executing_without_jumps(harness):
     h = harness
     assert h.feed_until(lambda: len(h.trajs) >= 3, timeout=30)
-    lim = np.array(h.node.cfg.limits.max_step)
+    lim = h.node.cfg.limits
+    step = np.minimum(np.array(lim.max_step), np.array(lim.max_velocity) * h.node.dt)
     for msg, _ in h.trajs:
         tfs = np.array([p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points])
         pos = np.array([list(p.positions) for p in msg.points])
         assert np.all(np.diff(tfs) > 0)
-        assert np.all(np.abs(np.diff(pos, axis=0)) <= 2 * lim + 1e-9)  # merged chunks join without a jump
-    assert h.counter("skipped_while_executing") == 0  # streaming queries again before the chunk ends
+        # the merged plan is limited from where the committed plan is now: every step within the filter's bound
+        assert np.all(np.abs(np.diff(pos, axis=0)) <= step + 1e-9)
+    ends = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 + m.points[-1].time_from_start.sec
+            + m.points[-1].time_from_start.nanosec * 1e-9 for m, _ in h.trajs]
+    assert all(received < end for (_, received), end in zip(h.trajs[1:], ends))  # replanned before the plan ran out
 
 
 # the random test model's chunks are wild: with these limits only the gripper (range [0, 0.04]) saturates

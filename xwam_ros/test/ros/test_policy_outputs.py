@@ -82,7 +82,7 @@ def test_servo_streams_limited_stamped_poses_only_when_enabled(gentle):
     h.listener.create_subscription(PoseStamped, "/servo_node/pose_target_cmds", poses.append, QoSProfile(depth=200))
     try:
         assert h.feed_until(lambda: h.counter("queries") >= 2)
-        assert poses == [] and h.trajs == []  # dry run: no stream
+        assert poses == [] and h.trajs == [] and h.targets == []  # dry run: no stream, nothing toward the robot
         resp = h.enable(True)
         assert "/servo_node/pose_target_cmds" in resp.message or "servo_node/pose_target_cmds" in resp.message
         assert h.feed_until(lambda: len(poses) >= 30, timeout=30)

@@ -18,7 +18,7 @@ from collections import defaultdict, deque
 import numpy as np
 import rclpy
 from builtin_interfaces.msg import Duration, Time
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseArray, PoseStamped
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
@@ -30,8 +30,7 @@ from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from ..robot.config import ParameterError
-from ..robot.health import (ERROR, OK, WARN, EventWindow, StreamMonitor, action_path_level, current_rss_mb,
-                            sync_level)
+from ..robot.health import EventWindow, StreamMonitor, action_path_level, current_rss_mb, sync_level
 from ..robot.observation import (ObservationError, build_observation, camera_extrinsics, ee_state, joint_vector,
                                  stamp_to_ns)
 from ..robot.policy_loading import load_policy
@@ -40,6 +39,7 @@ from ..robot.sync import ApproxSynchronizer, LatestSlot
 from ..robot.targets import decode_targets
 from ..robot.trajectory import StreamingExecutor, build_joint_trajectory, chunk_times, drop_past
 from .imagination import ImaginationPublisher
+from .policy_diagnostics import diagnostic_statuses
 from .params import RuntimeParameters, declare_parameters
 from .policy_msgs import ee_pose_msg, fused_cloud_msg, time_msg
 
@@ -191,12 +191,6 @@ class PolicyNode(Node):
             if raise_errors:
                 raise ParameterError(f"ik=urdf: {exc}") from exc
             self._error("bad_input", f"robot_description unusable for ik=urdf: {exc}")
-            return
-        if solver.joint_names != list(self.cfg.joint_names):
-            msg = f"ik=urdf solves {solver.joint_names} but joint_names is {list(self.cfg.joint_names)}"
-            if raise_errors:
-                raise ParameterError(f"parameter 'joint_names': {msg}")
-            self._error("bad_input", msg)
             return
         self.ik_solver = solver
         self.get_logger().info(f"ik=urdf: {len(solver.arm_joint_names)} arm joints, tip {self._ik_config.tip_frame}")
@@ -500,39 +494,9 @@ class PolicyNode(Node):
         st = self.status()
         now = self._now()
         verdict = action_path_level(self.events, self._outcome, self.last_error, now)
-        values = [KeyValue(key=f"latency_{k}_ms", value=f"{v * 1e3:.1f}" if v is not None else "n/a")
-                  for k, v in st["latency_median_s"].items()]
-        values += [KeyValue(key=k, value=str(v)) for k, v in st["counters"].items()]
-        values += [KeyValue(key=f"last_{self.events.window_s:g}s_{k}", value=str(v))
-                   for k, v in st["window_counts"].items()]
-        values += [KeyValue(key="action_steps", value=str(self.policy.config.action_steps)),
-                   KeyValue(key="video_steps", value=str(self.policy.config.video_steps)),
-                   KeyValue(key="rss_mb", value=f"{st['rss_mb']:.0f}"),
-                   KeyValue(key="device_mem_mb", value=f"{st['device_mem_mb']:.0f}"),
-                   KeyValue(key="enabled", value=str(self.enabled)),
-                   KeyValue(key="last_error", value=self.last_error)]
-        out = [_status(verdict.level, "xwam_policy: inference", "xwam", verdict.message, values)]
         sync = sync_level(self._last_set_s, self._started_s, self.streams, self.cfg.sync_timeout, now)
-        out.append(_status(sync.level, "xwam_policy: synchronisation", "xwam", sync.message,
-                           [KeyValue(key=k, value=str(v)) for k, v in st["sync"].items()]))
-        for cam in self.cfg.cameras:
-            out.append(self._camera_status(cam, st["streams"]))
-        return out, st
-
-    def _camera_status(self, cam, streams: dict) -> DiagnosticStatus:
-        vals, level, notes = [], OK, []
-        for kind in ("color", "depth"):
-            r = streams[f"{cam.name}/{kind}"]
-            vals += [KeyValue(key=f"{kind}_rate_hz", value=f"{r['rate_hz']:.2f}"),
-                     KeyValue(key=f"{kind}_age_s", value="n/a" if r["age_s"] is None else f"{r['age_s']:.3f}"),
-                     KeyValue(key=f"{kind}_backwards_stamps", value=str(r["backwards_stamps"]))]
-            if r["backwards_stamps"]:
-                level = max(level, WARN)
-                notes.append(f"{kind} stamps jumped back {r['last_backwards_jump_s']:.2f} s")
-            if r["age_s"] is None or r["age_s"] > self.cfg.sync_timeout:
-                level = max(level, ERROR)
-                notes.append(f"no {kind} frame" if r["age_s"] is None else f"{kind} {r['age_s']:.1f} s old")
-        return _status(level, f"xwam_policy: camera {cam.name}", cam.frame_id, "; ".join(notes) or "ok", vals)
+        extra = {"action_steps": self.policy.config.action_steps, "video_steps": self.policy.config.video_steps}
+        return diagnostic_statuses(st, verdict, sync, self.cfg, extra), st
 
     def _publish_diagnostics(self) -> None:
         statuses, st = self.diagnostics()
@@ -549,11 +513,6 @@ class PolicyNode(Node):
         if hasattr(self, "imagination"):
             self.imagination.stop()
         return super().destroy_node()
-
-
-def _status(level: int, name: str, hardware_id: str, message: str, values: list) -> DiagnosticStatus:
-    # DiagnosticStatus.level is a byte field: OK/WARN/ERROR are b'\x00'/b'\x01'/b'\x02'
-    return DiagnosticStatus(level=bytes([level]), name=name, hardware_id=hardware_id, message=message, values=values)
 
 
 def _device_mem_mb() -> float:
