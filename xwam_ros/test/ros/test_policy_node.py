@@ -123,6 +123,7 @@ def test_observed_cloud_lies_on_the_known_scene(harness):
     assert np.all((pts[red] >= cube.lo - 0.01) & (pts[red] <= cube.hi + 0.01))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("harness", [{"imagine": True}], indirect=True)
 def test_imagination_publishes_one_future_stamped_cloud_per_step(harness):
     h = harness
@@ -313,6 +314,7 @@ def test_image_qos_is_a_parameter(policy, qos, expected):
 
 
 # --- imagination: its own thread, only when wanted ----------------------------------------------------------------------
+@pytest.mark.slow
 def test_imagination_runs_only_for_a_subscriber_and_never_holds_the_action_path(policy):
     h = Harness(slowed(policy, imagine=8.0), imagined=False, imagine=True)
     try:

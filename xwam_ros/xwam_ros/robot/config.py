@@ -40,6 +40,8 @@ NODE_PARAMS = {
     "imagine_every": (1, "Imagine after every N-th chunk only (imagination runs in its own thread and never "
                          "delays a chunk, but it shares the CPU/GPU with the action path)."),
     "imagine_always": (False, "Imagine even when nobody subscribes to an ~/imagined/* topic (recording, timing)."),
+    "imagination_nice": (5, "CPU priority of the imagination thread below the action path (Linux nice, 0-19): "
+                            "higher = chunks less slowed by imagining, imaginations slower on a busy CPU."),
     "instruction": ("", "Task instruction; the ~/instruction topic (std_msgs/String) overrides it at run time."),
     "camera_names": (["agentview", "sideview", "eye_in_hand"], "Cameras in the model's view order."),
     "joint_state_topic": ("/joint_states", "sensor_msgs/JointState of the arm."),
@@ -98,7 +100,7 @@ NODE_PARAMS = {
 }
 # numeric ranges advertised in the ParameterDescriptors (inclusive); validate() checks them too
 PARAM_RANGES = {
-    "seed": (0, 2**31 - 1), "action_steps": (1, 1000), "video_steps": (1, 1000), "imagine_every": (1, 1000),
+    "seed": (0, 2**31 - 1), "action_steps": (1, 1000), "video_steps": (1, 1000), "imagine_every": (1, 1000), "imagination_nice": (0, 19),
     "execute_steps": (1, 10000), "overlap_steps": (0, 1000), "control_rate": (0.1, 1000.0),
     "sync_slop": (1e-4, 1.0), "sync_queue_size": (1, 100), "min_valid_depth": (0.0, 1.0), "lead_time": (0.0, 5.0),
     "max_observation_age": (1e-3, 60.0), "max_inference_time": (1e-4, 600.0), "cloud_stride": (1, 64),

@@ -12,9 +12,10 @@ the chunks of one encode/decode, so the action path's frame-0 encode and this th
 other. This thread therefore gets its own copy of the codec (``imagination_model``): the VAE's weights twice in
 memory (small next to the transformer), and no lock the action path could wait on.
 
-They do share the compute. So that an imagination does not slow the chunks down, this thread runs at a lower CPU
-priority (Linux nice +10 for the thread and the torch worker threads it starts: the scheduler then gives the action
-thread about nine tenths of a contended core); an imagination takes longer instead. On a GPU both share the device;
+They do share the compute. So that imagining slows the chunks down less, this thread runs at a lower CPU priority
+(``imagination_nice``, Linux nice of the thread and of the torch worker threads it starts; at the default 5 the
+scheduler gives the action thread about three quarters of a contended core); an imagination takes longer instead,
+and on a machine loaded by other processes a high value can starve it. On a GPU both share the device;
 ``imagine_every`` trades imagination rate for action latency, and ``max_inference_time`` still rejects slow chunks.
 """
 from __future__ import annotations
@@ -39,9 +40,6 @@ try:
     from xwam_interfaces.msg import ImaginedFuture
 except ImportError:  # the interfaces are optional; standard topics still work
     ImaginedFuture = None
-
-
-IMAGINATION_NICE = 10  # CPU priority of the imagination thread relative to the action path (0)
 
 
 def imagination_model(policy):
@@ -94,7 +92,7 @@ class ImaginationPublisher:
 
     def _run(self) -> None:
         try:  # Linux: the nice value is per thread (and inherited by threads started from here)
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), IMAGINATION_NICE)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self._cfg().imagination_nice)
         except (AttributeError, OSError) as exc:
             self.node.get_logger().warning(f"imagination thread keeps normal priority: {exc}")
         while self._running:
