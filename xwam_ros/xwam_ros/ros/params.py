@@ -51,21 +51,23 @@ class RuntimeParameters:
 
     def __init__(self, node, get_config, apply):
         self._get, self._apply = get_config, apply
-        self._pending = None
         node.add_on_set_parameters_callback(self._validate)
         node.add_post_set_parameters_callback(self._commit)
 
+    @staticmethod
+    def _changes(params) -> dict:
+        return {p.name: p.value for p in params if p.name in NODE_PARAMS}
+
     def _validate(self, params) -> SetParametersResult:
-        changes = {p.name: p.value for p in params if p.name in NODE_PARAMS}
-        if not changes:
-            return SetParametersResult(successful=True)
         try:
-            self._pending = self._get().replace(**changes)
+            self._get().replace(**self._changes(params))
         except ParameterError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         return SetParametersResult(successful=True)
 
     def _commit(self, params) -> None:
-        if self._pending is not None:
-            cfg, self._pending = self._pending, None
-            self._apply(cfg, {p.name for p in params})
+        # rebuilt here rather than kept from _validate: two callers (the enable service and the parameter service)
+        # may set parameters concurrently, and each commit must apply its own change
+        changes = self._changes(params)
+        if changes:
+            self._apply(self._get().replace(**changes), set(changes))
