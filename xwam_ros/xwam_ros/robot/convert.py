@@ -118,3 +118,11 @@ def depth_to_image_msg(depth_m: np.ndarray, header, msg_cls, encoding: str = "32
     raise ImageConversionError(f"cannot encode depth as {encoding!r}; use 32FC1 or 16UC1")
 
 
+def camera_info_msg(K: np.ndarray, h: int, w: int, header, CameraInfo):
+    """A plumb_bob CameraInfo (no distortion) for intrinsics ``K``; the message class is passed in (no ROS import)."""
+    info = CameraInfo(header=header, height=h, width=w, distortion_model="plumb_bob")
+    info.k = [float(x) for x in np.asarray(K).ravel()]
+    info.d = [0.0] * 5
+    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    info.p = [K[0, 0], 0.0, K[0, 2], 0.0, 0.0, K[1, 1], K[1, 2], 0.0, 0.0, 0.0, 1.0, 0.0]
+    return info
