@@ -51,7 +51,8 @@ TOOLS = {"record": ("xwam_ros.ros.recorder", "record_main", "record a bag of the
          "sim-demos": ("xwam_ros.sim.rollout", "demos_main", "scripted-expert demonstrations in the simulator"),
          "sim-eval": ("xwam_ros.sim.evaluate", "eval_main", "closed-loop success of a checkpoint in the simulator"),
          "convert": ("xwam_ros.data.convert", "convert_main", "datasets: bags / official X-WAM layout <-> episodes"),
-         "recipe": ("xwam_ros.train.recipe", "recipe_main", "demos -> tiny VAE -> stats -> tiny X-WAM, one command")}
+         "recipe": ("xwam_ros.train.recipe", "recipe_main", "demos -> tiny VAE -> stats -> tiny X-WAM, one command"),
+         "info": ("xwam_ros.model.footprint", "info_main", "parameters, memory, FLOPs and ideal latency of a preset")}
 
 
 def main(argv=None) -> int:
