@@ -141,3 +141,16 @@ def test_decode_targets_urdf_returns_trajectory_joints(ik):
         assert dp < 1e-3 and np.degrees(da) < 0.5
     with pytest.raises(ValueError, match="needs a UrdfIK"):
         decode_targets(actions, "ee", state, np.append(HOME, 0.04), "urdf")
+
+
+def test_node_parameters_of_the_joint_config_build_the_panda_ik():
+    import yaml
+    from xwam_ros.paths import share_file
+    from xwam_ros.robot.ik import ik_config_from_params
+    from xwam_ros.robot.panda import POSITION_MAX, POSITION_MIN
+    p = yaml.safe_load(share_file("config", "panda_joint.yaml").read_text())["/**"]["ros__parameters"]
+    cfg = ik_config_from_params(p)
+    assert cfg == panda_ik_config()  # the YAML says what robot/panda.py measured
+    assert p["position_min"][:7] == POSITION_MIN and p["position_max"][:7] == POSITION_MAX
+    with pytest.raises(ValueError, match="must be the last"):
+        ik_config_from_params({**p, "joint_names": ["panda_finger_joint1", *ARM_JOINTS]})

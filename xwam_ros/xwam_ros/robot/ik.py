@@ -101,6 +101,21 @@ class IKConfig:
         return cls(**d).validate()
 
 
+def ik_config_from_params(p: dict) -> IKConfig:
+    """IKConfig from the node's flat parameters (config/panda_joint.yaml): ``joint_names`` (the trajectory's, the
+    gripper joint among them or not), ``gripper_joint``, ``ik_tip_frame``, ``ik_tip_offset``, ``ik_base_pose``,
+    ``ik_gripper_open``, ``ik_gripper_closed``. The gripper joint, when in joint_names, must be the last one."""
+    names, grip = list(p["joint_names"]), p.get("gripper_joint", "")
+    gripper = None
+    if grip and grip in names:
+        if names[-1] != grip:
+            raise ValueError(f"gripper_joint {grip!r} must be the last of joint_names {names}")
+        names = names[:-1]
+        gripper = GripperMap(grip, float(p["ik_gripper_open"]), float(p["ik_gripper_closed"]))
+    return IKConfig(joint_names=names, tip_frame=p["ik_tip_frame"], tip_offset=list(p["ik_tip_offset"]),
+                    base_pose=list(p["ik_base_pose"]), gripper=gripper).validate()
+
+
 def _se3(pose) -> "pin.SE3":  # noqa: F821
     import pinocchio as pin
     p = np.asarray(pose, np.float64)

@@ -21,12 +21,26 @@ LIFT_BASE_POSE = [-0.56, 0.0, 0.912, 1.0, 0.0, 0.0, 0.0]  # world -> panda_link0
 POSITION_MIN = [-2.8973, -1.7628, -2.8973, -3.0718, -2.8973, -0.0175, -2.8973]
 POSITION_MAX = [2.8973, 1.7628, 2.8973, -0.0698, 2.8973, 3.7525, 2.8973]
 VELOCITY_MAX = [2.175, 2.175, 2.175, 2.175, 2.61, 2.61, 2.61]
+FINGER = GripperMap(FINGER_JOINTS[0], open_position=FINGER_OPEN, closed_position=0.0)  # -1 open .. +1 closed
 
 
 def panda_ik_config(base_pose=None, **overrides) -> IKConfig:
     """IK of the Panda's grip site, the gripper command mapped onto panda_finger_joint1 (0.04 m open, 0 closed)."""
     kw = dict(joint_names=list(ARM_JOINTS), tip_frame="panda_hand", tip_offset=list(GRIP_SITE_OFFSET),
-              base_pose=list(base_pose if base_pose is not None else LIFT_BASE_POSE),
-              gripper=GripperMap(FINGER_JOINTS[0], open_position=FINGER_OPEN, closed_position=0.0))
+              base_pose=list(base_pose if base_pose is not None else LIFT_BASE_POSE), gripper=FINGER)
     kw.update(overrides)
     return IKConfig(**kw).validate()
+
+
+COMMAND_JOINTS = ARM_JOINTS + [FINGER_JOINTS[0]]  # what a joint_trajectory_controller of the Panda takes here
+
+
+def joint_state(arm_q, finger_qpos) -> tuple[list[str], list[float]]:
+    """(names, positions) of /joint_states from robosuite's joints: its right finger's coordinate is negative where
+    the URDF's panda_finger_joint2 is positive (both fingers open outwards by the same amount)."""
+    return ARM_JOINTS + FINGER_JOINTS, [*map(float, arm_q), float(finger_qpos[0]), float(-finger_qpos[1])]
+
+
+def command_to_target(q) -> list[float]:
+    """COMMAND_JOINTS positions -> the joint-mode SimEnv target [q1 .. q7, gripper command in [-1, 1]]."""
+    return [*map(float, q[:7]), float(FINGER.to_command(q[7]))]
