@@ -102,7 +102,7 @@ def test_bad_inputs_name_the_problem(ik):
         ik.fk(np.zeros(3))
     outside = HOME.copy()
     outside[3] = 0.5
-    with pytest.raises(IKError, match=r"seed is outside .*panda_joint4"):
+    with pytest.raises(IKError, match=r"seed \(the measured joints\) is outside .*panda_joint4"):
         ik.solve_chunk(chunk_from_joints(ik, [HOME]), outside)
 
 
