@@ -57,8 +57,15 @@ def control_compare(a) -> int:
           + common.table(rows, cols))
     out = common.RESULTS / f"{a.name}.json"
     doc = json.loads(out.read_text()) if out.exists() else {"machine": common.machine(), "results": []}
+    # runs of one control each (e.g. in parallel processes) merge into the same comparison when the seeds agree
+    old = doc.get("control_compare", {})
+    if old.get("seeds") == [a.seed, a.episodes] and old.get("checkpoint") == a.checkpoint:
+        rows = [r for r in old["results"] if r["control"] not in a.controls] + rows
+        per_seed = {**{k: v for k, v in old["per_seed"].items() if k not in a.controls}, **per_seed}
     doc["control_compare"] = {"machine": common.machine(), "checkpoint": a.checkpoint, "seeds": [a.seed, a.episodes],
                               "results": rows, "per_seed": per_seed}
+    if len(rows) > 1:
+        print("\n" + common.table(rows, cols))
     out.write_text(json.dumps(doc, indent=1))
     print(f"\nwrote {out} (key control_compare)")
     return 0

@@ -15,6 +15,7 @@ again (as the live node does), and the episode counts the rejection.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -125,7 +126,11 @@ def _worker(args) -> list[dict]:
     policy = load_for_mode(XWAMPolicy.from_pretrained(checkpoint), cl.mode)
     env = SimEnv(sim_cfg, seed=seeds[0])
     ik = panda_ik_for(env) if sim_cfg.control == "joint" else None
-    rows = [run_episode(env, policy, s, cl, ik) for s in seeds]
+    rows = []
+    for s in seeds:
+        rows.append(run_episode(env, policy, s, cl, ik))
+        print(f"[sim-eval] {cl.control} seed {s}: {'success' if rows[-1]['success'] else 'failure'} "
+              f"after {rows[-1]['length']} steps", file=sys.stderr, flush=True)  # progress of long runs
     env.close()
     return rows
 
