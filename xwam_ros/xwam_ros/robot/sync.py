@@ -61,6 +61,7 @@ class ApproxSynchronizer:
             raise ValueError(f"duplicate sync keys in {self.keys}")
         self.slop_ns = int(slop_s * 1e9)
         self._queues = {k: deque() for k in self.keys}  # per key: (stamp_ns, item), stamps strictly rising
+        self._queue_list = [self._queues[k] for k in self.keys]  # the same deques in key order (hot path)
         self._queue_size = queue_size
         self._last_matched_ns = {k: None for k in self.keys}
         self._recent = {k: deque(maxlen=_RATE_WINDOW) for k in self.keys}
@@ -89,7 +90,7 @@ class ApproxSynchronizer:
             return self._match_with(stamp_ns)
 
     def _match_with(self, stamp_ns: int):
-        queues = [self._queues[k] for k in self.keys]
+        queues = self._queue_list
         if not all(queues):
             return None
         lo = stamp_ns - self.slop_ns
