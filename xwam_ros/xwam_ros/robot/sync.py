@@ -34,6 +34,7 @@ class SyncStats:
     dropped: int = 0  # fell out of a bounded queue or were superseded by a newer match
     out_of_order: int = 0
     last_spread_s: float = 0.0
+    last_set_stamp_ns: int | None = None  # newest stamp of the last synchronised set ("no set for N s" alarms)
     per_key_received: dict = field(default_factory=dict)  # every message offered, accepted or not
     per_key_last_stamp_ns: dict = field(default_factory=dict)  # newest accepted stamp per stream (None: nothing yet)
 
@@ -122,7 +123,9 @@ class ApproxSynchronizer:
                 q.popleft()
             self._last_matched_ns[k] = out[k][0]
         self.stats.matched += 1
-        self.stats.last_spread_s = (max(s for s, _ in out.values()) - smallest_ns) / 1e9
+        newest = max(s for s, _ in out.values())
+        self.stats.last_spread_s = (newest - smallest_ns) / 1e9
+        self.stats.last_set_stamp_ns = newest
         return out
 
     def reset(self) -> None:
