@@ -126,6 +126,7 @@ def test_prefers_the_newest_set_and_discards_everything_before_it():
     assert out == {"x": (66 * MS, 66), "y": (65 * MS, "y65")}
     assert sync.stats.dropped == 2 and sync.queue_lengths() == {"x": 0, "y": 0}
     assert sync.stats.last_spread_s == pytest.approx(0.001)
+    assert sync.stats.last_set_stamp_ns == 66 * MS
 
 
 def test_dropped_camera_blocks_until_back_and_memory_stays_bounded():

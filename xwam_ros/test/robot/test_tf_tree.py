@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from xwam_ros.robot.tf_tree import TransformTree, invert_rigid
+from types import SimpleNamespace as NS
+
+from xwam_ros.robot.tf_tree import (TransformTree, apply_transforms, invert_rigid,
+                                    matrix_to_translation_quaternion, transform_to_matrix)
 
 
 def rigid(rotvec, t):
@@ -109,6 +112,39 @@ def test_bad_transforms_are_refused_with_names():
     with pytest.raises(ValueError, match="itself"):
         t.set_transform("a", "a", np.eye(4), 0.0)
     assert t.frames() == {"a", "b"}
+
+
+def _bag_transform(parent, child, T, sec, nanosec=0):
+    """A /tf entry as rosbags deserialises it (plain attributes, no rclpy)."""
+    t, q = matrix_to_translation_quaternion(T)
+    return NS(header=NS(frame_id=parent, stamp=NS(sec=sec, nanosec=nanosec)), child_frame_id=child,
+              transform=NS(translation=NS(x=t[0], y=t[1], z=t[2]), rotation=NS(x=q[0], y=q[1], z=q[2], w=q[3])))
+
+
+def test_transforms_from_bag_messages_without_rclpy():
+    tree = TransformTree()
+    bad = _bag_transform("base", "broken", np.eye(4), 5)
+    bad.transform.rotation = NS(x=0.0, y=0.0, z=0.0, w=0.0)  # a zero quaternion must not become the identity
+    nan = _bag_transform("base", "nan_cam", np.eye(4), 5)
+    nan.transform.translation.x = float("nan")
+    errors = apply_transforms(tree, [_bag_transform("base", "ee", T_BE, 5, 250_000_000), bad, nan,
+                                     _bag_transform("ee", "wrist_cam", T_EW, 0)], static=False)
+    assert len(errors) == 2 and "'base' -> 'broken'" in errors[0] and "not normalised" in errors[0]
+    assert "non-finite" in errors[1]
+    assert np.allclose(tree.lookup("base", "wrist_cam"), T_BE @ T_EW)
+    assert {e.child: e.stamp_s for e in tree.edges()}["ee"] == 5.25
+    assert tree.frames() == {"base", "ee", "wrist_cam"}
+
+
+def test_matrix_quaternion_round_trip_and_order():
+    for rv in ([0, 0, 0], [0.1, -2.0, 0.5], [np.pi, 0, 0], [0, 0, np.pi / 2]):
+        T = rigid(rv, [0.1, 0.2, 0.3])
+        t, q = matrix_to_translation_quaternion(T)
+        want = Rotation.from_rotvec(rv).as_quat()  # scipy: x, y, z, w like geometry_msgs
+        assert q[3] >= 0 and (np.allclose(q, want) or np.allclose(q, -want))
+        back = transform_to_matrix(NS(translation=NS(x=t[0], y=t[1], z=t[2]),
+                                      rotation=NS(x=q[0], y=q[1], z=q[2], w=q[3])))
+        assert np.allclose(back, T, atol=1e-12)
 
 
 def test_invert_rigid_matches_matrix_inverse():

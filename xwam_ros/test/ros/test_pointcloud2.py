@@ -15,7 +15,8 @@ def test_layout_and_round_trip_drops_nonfinite():
     assert msg.header.frame_id == "base"
     assert msg.point_step == 16 and msg.row_step == 32 and msg.width == 2 and msg.height == 1 and msg.is_dense
     assert not msg.is_bigendian
-    assert [(f.name, f.offset, f.datatype) for f in msg.fields] == [("x", 0, 7), ("y", 4, 7), ("z", 8, 7), ("rgb", 12, 7)]
+    assert [(f.name, f.offset, f.datatype) for f in msg.fields] == [("x", 0, 7), ("y", 4, 7), ("z", 8, 7),
+                                                                   ("rgb", 12, 7)]
     raw = np.frombuffer(bytes(msg.data), np.uint32).reshape(2, 4)
     assert raw[0, 3] == (255 << 16) and raw[1, 3] == (10 << 16) | (20 << 8) | 30  # packed (r<<16)|(g<<8)|b
     p, c = read_xyzrgb(msg)

@@ -7,9 +7,8 @@ from scipy.spatial.transform import Rotation
 from tf2_msgs.msg import TFMessage
 
 from conftest import spin_until
-from xwam_ros.robot.tf_tree import TransformTree
-from xwam_ros.ros.tf_listener import (TF_QOS, TF_STATIC_QOS, TfListener, make_transform_stamped,
-                                      transform_to_matrix)
+from xwam_ros.robot.tf_tree import TransformTree, transform_to_matrix
+from xwam_ros.ros.tf_listener import TF_QOS, TF_STATIC_QOS, TfListener, make_transform_stamped
 
 
 def rigid(rotvec, t):
@@ -28,6 +27,10 @@ def test_message_matrix_round_trip_and_bad_quaternions():
     ts = make_transform_stamped("base", "cam", T_BASE_CAM, Time(sec=3, nanosec=5))
     assert ts.header.frame_id == "base" and ts.child_frame_id == "cam"
     assert np.allclose(transform_to_matrix(ts.transform), T_BASE_CAM, atol=1e-12)
+    # the quaternion geometry_msgs carries is x, y, z, w (scipy uses the same order), with w >= 0
+    q = [ts.transform.rotation.x, ts.transform.rotation.y, ts.transform.rotation.z, ts.transform.rotation.w]
+    want = Rotation.from_matrix(T_BASE_CAM[:3, :3]).as_quat()
+    assert np.allclose(q, want * np.sign(want[3]), atol=1e-12) and q[3] >= 0
     # quaternion order is x, y, z, w as in geometry_msgs: a 90 degree turn about z
     ts.transform.rotation.x, ts.transform.rotation.y = 0.0, 0.0
     ts.transform.rotation.z, ts.transform.rotation.w = np.sin(np.pi / 4), np.cos(np.pi / 4)

@@ -34,6 +34,7 @@ class SyncStats:
     dropped: int = 0  # fell out of a bounded queue or were superseded by a newer match
     out_of_order: int = 0
     last_spread_s: float = 0.0
+    last_set_stamp_ns: int | None = None  # newest stamp of the last synchronised set ("no set for N s" alarms)
     per_key_received: dict = field(default_factory=dict)  # every message offered, accepted or not
     per_key_last_stamp_ns: dict = field(default_factory=dict)  # newest accepted stamp per stream (None: nothing yet)
 
@@ -61,6 +62,7 @@ class ApproxSynchronizer:
             raise ValueError(f"duplicate sync keys in {self.keys}")
         self.slop_ns = int(slop_s * 1e9)
         self._queues = {k: deque() for k in self.keys}  # per key: (stamp_ns, item), stamps strictly rising
+        self._queue_list = [self._queues[k] for k in self.keys]  # the same deques in key order (hot path)
         self._queue_size = queue_size
         self._last_matched_ns = {k: None for k in self.keys}
         self._recent = {k: deque(maxlen=_RATE_WINDOW) for k in self.keys}
@@ -89,7 +91,7 @@ class ApproxSynchronizer:
             return self._match_with(stamp_ns)
 
     def _match_with(self, stamp_ns: int):
-        queues = [self._queues[k] for k in self.keys]
+        queues = self._queue_list
         if not all(queues):
             return None
         lo = stamp_ns - self.slop_ns
@@ -121,7 +123,9 @@ class ApproxSynchronizer:
                 q.popleft()
             self._last_matched_ns[k] = out[k][0]
         self.stats.matched += 1
-        self.stats.last_spread_s = (max(s for s, _ in out.values()) - smallest_ns) / 1e9
+        newest = max(s for s, _ in out.values())
+        self.stats.last_spread_s = (newest - smallest_ns) / 1e9
+        self.stats.last_set_stamp_ns = newest
         return out
 
     def reset(self) -> None:
