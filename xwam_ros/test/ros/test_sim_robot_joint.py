@@ -1,8 +1,6 @@
 """xwam_sim_robot in joint mode over real DDS: the Panda's URDF on robot_description (transient local, so a late
 subscriber gets it), /joint_states with the Panda's joint names, and a JointTrajectory over those names, solved with
 IK on the received URDF, moves the grip site where asked."""
-import time
-
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Duration
@@ -64,10 +62,10 @@ def test_joint_mode_publishes_urdf_and_follows_joint_trajectories(ros_context):
         pub.publish(JointTrajectory(joint_names=COMMAND_JOINTS, points=[
             JointTrajectoryPoint(positions=[float(x) for x in qk], time_from_start=Duration(nanosec=100_000_000 * k))
             for k, qk in enumerate(q, start=1)]))
-        t0 = time.monotonic()
-        spin_until(ex, lambda: time.monotonic() - t0 > 2.5, timeout=10)
-        z = got["ee"].pose.position.z
-        assert z - ee[2] == pytest.approx(0.06, abs=0.01)
+        # the simulator steps at most at 20 Hz of wall time, slower on a busy machine: wait for the arm, not a clock
+        assert spin_until(ex, lambda: abs(got["ee"].pose.position.z - goal[2]) < 0.005, timeout=60)
+        p = got["ee"].pose.position
+        assert np.hypot(p.x - ee[0], p.y - ee[1]) < 0.005  # straight up
     finally:
         ex.shutdown()
         sim.destroy_node()

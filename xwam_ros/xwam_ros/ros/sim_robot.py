@@ -117,7 +117,8 @@ class SimRobotNode(Node):
         tfs = np.array([_t(p.time_from_start) for p in msg.points])
         pos = np.array([list(p.positions) for p in msg.points]) if msg.points else np.zeros((0, len(AXES)))
         with self._lock:
-            if not self.joint_mode and len(pos) and pos.shape[1] == len(AXES):  # angles continue from where the arm is, never across a wrap
+            # Cartesian angles continue from where the arm is, never across a wrap (joint angles do not wrap)
+            if not self.joint_mode and len(pos) and pos.shape[1] == len(AXES):
                 pos[:, 3:6] = np.unwrap(np.vstack([self.follower.q[3:6], pos[:, 3:6]]), axis=0)[1:]
             err = self.follower.set(msg.joint_names, stamp, tfs, pos, now)
         if err:

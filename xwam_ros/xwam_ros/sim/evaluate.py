@@ -175,7 +175,8 @@ def eval_main(argv=None) -> int:
     from ..paths import resolve_checkpoint
     cl = ClosedLoopConfig(**{k: getattr(a, k) for k in ClosedLoopConfig.__dataclass_fields__})
     res = evaluate(resolve_checkpoint(a.checkpoint), cl)
-    print(f"[sim-eval] {res['mode']} / {res['control']}: success {res['success_rate']:.0%} over {res['episodes']} episodes, "
+    print(f"[sim-eval] {res['mode']} / {res['control']}: success {res['success_rate']:.0%} over {res['episodes']} "
+          f"episodes, "
           f"mean length {res['mean_length_success']}, action latency {res['action_latency_s'] * 1e3:.0f} ms")
     if a.json:
         with open(a.json, "w") as fh:
