@@ -2,12 +2,19 @@
 
     .venv/bin/python bench/closed_loop.py                          # shipped model: ANS async vs sync, 50 episodes
     .venv/bin/python bench/closed_loop.py --table4 runs/table4     # + models trained with independent/synchronous
+    .venv/bin/python bench/closed_loop.py --control-compare        # joint (IK through the URDF) vs Cartesian
 
 For every (training sampler, inference mode): success rate over seeded episodes that no demonstration used, mean
 length of the successful episodes, action latency per query (async: 10 calls, no depth; sync: 50 calls with depth,
 as the paper's synchronous baseline). Imagination quality (PSNR, depth AbsRel, Chamfer) on held-out demonstrations.
 Episodes run in 2 worker processes with one torch thread each, so latencies are single-thread numbers.
+
+``--control-compare``: the shipped model on the same held-out seeds (500000+, used by no demonstration or earlier
+report) with the arm under its Cartesian controller and under joint-position control through ``ik: urdf`` (IK of
+every chunk through the Panda URDF, seeded from the measured joints). Success with Wilson 95% intervals, latency and
+IK time per chunk go under ``control_compare`` in closed_loop.json; the other rows are kept.
 """
+import json
 import argparse
 import sys
 from pathlib import Path
@@ -23,6 +30,47 @@ from xwam_ros.paths import resolve_checkpoint  # noqa: E402
 from xwam_ros.sim.evaluate import ClosedLoopConfig, evaluate  # noqa: E402
 
 
+def wilson(k: int, n: int) -> tuple[float, float]:
+    from scipy.stats import binomtest
+    ci = binomtest(k, n).proportion_ci(0.95, method="wilson")
+    return round(float(ci.low), 3), round(float(ci.high), 3)
+
+
+def control_compare(a) -> int:
+    ckpt = str(resolve_checkpoint(a.checkpoint))
+    rows, per_seed = [], {}
+    for control in a.controls:
+        r = evaluate(ckpt, ClosedLoopConfig(episodes=a.episodes, seed=a.seed, workers=a.workers, control=control))
+        k = sum(x["success"] for x in r["rows"])
+        rows.append({"control": control, "ik": "urdf" if control == "joint" else "cartesian",
+                     "episodes": r["episodes"], "successes": k, "success": round(r["success_rate"], 3),
+                     "wilson95": wilson(k, r["episodes"]),
+                     "mean_len": round(r["mean_length_success"], 1) if r["mean_length_success"] else None,
+                     "action_latency_ms": round(r["action_latency_s"] * 1e3, 1),
+                     "ik_chunk_ms": round(r["ik_chunk_s"] * 1e3, 2) if r["ik_chunk_s"] is not None else None,
+                     "ik_rejections": r["ik_rejections"], "wall_s": round(r["wall_s"])})
+        per_seed[control] = {x["seed"]: x["success"] for x in r["rows"]}
+        print(common.table(rows[-1:], list(rows[-1])), flush=True)
+    cols = ["control", "ik", "episodes", "successes", "success", "wilson95", "mean_len", "action_latency_ms",
+            "ik_chunk_ms", "ik_rejections", "wall_s"]
+    print(f"\nclosed loop, joint vs Cartesian control (robosuite Lift, seeds {a.seed}..{a.seed + a.episodes - 1})\n"
+          + common.table(rows, cols))
+    out = common.RESULTS / f"{a.name}.json"
+    doc = json.loads(out.read_text()) if out.exists() else {"machine": common.machine(), "results": []}
+    # runs of one control each (e.g. in parallel processes) merge into the same comparison when the seeds agree
+    old = doc.get("control_compare", {})
+    if old.get("seeds") == [a.seed, a.episodes] and old.get("checkpoint") == a.checkpoint:
+        rows = [r for r in old["results"] if r["control"] not in a.controls] + rows
+        per_seed = {**{k: v for k, v in old["per_seed"].items() if k not in a.controls}, **per_seed}
+    doc["control_compare"] = {"machine": common.machine(), "checkpoint": a.checkpoint, "seeds": [a.seed, a.episodes],
+                              "results": rows, "per_seed": per_seed}
+    if len(rows) > 1:
+        print("\n" + common.table(rows, cols))
+    out.write_text(json.dumps(doc, indent=1))
+    print(f"\nwrote {out} (key control_compare)")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--checkpoint", default="builtin:lift_tiny", help="the ANS-trained model")
@@ -34,7 +82,12 @@ def main(argv=None) -> int:
     ap.add_argument("--heldout", default=str(ROOT / "runs" / "lift_demos"), help="demo dataset (last episodes held out)")
     ap.add_argument("--heldout-episodes", type=int, default=8)
     ap.add_argument("--name", default="closed_loop")
+    ap.add_argument("--control-compare", action="store_true", help="joint (ik: urdf) vs Cartesian control instead")
+    ap.add_argument("--controls", nargs="+", default=["joint", "cartesian"])
+    ap.add_argument("--seed", type=int, default=500_000, help="first seed of --control-compare")
     a = ap.parse_args(argv)
+    if a.control_compare:
+        return control_compare(a)
     models = {"ans": str(resolve_checkpoint(a.checkpoint))}
     if a.table4:
         for s in ("independent", "synchronous"):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
 
@@ -38,20 +39,14 @@ def _run(a):
     return 0
 
 
-def _delegate(module: str, func: str):
-    def run(a, rest):
-        import importlib
-        return importlib.import_module(module).__dict__[func](rest)
-    return run
-
-
 TOOLS = {"record": ("xwam_ros.ros.recorder", "record_main", "record a bag of the evaluation topic set"),
          "eval": ("xwam_ros.eval.replay", "eval_main", "offline bag replay evaluation"),
          "train": ("xwam_ros.train.trainer", "train_main", "train or fine-tune X-WAM"),
          "sim-demos": ("xwam_ros.sim.rollout", "demos_main", "scripted-expert demonstrations in the simulator"),
          "sim-eval": ("xwam_ros.sim.evaluate", "eval_main", "closed-loop success of a checkpoint in the simulator"),
          "convert": ("xwam_ros.data.convert", "convert_main", "datasets: bags / official X-WAM layout <-> episodes"),
-         "recipe": ("xwam_ros.train.recipe", "recipe_main", "demos -> tiny VAE -> stats -> tiny X-WAM, one command")}
+         "recipe": ("xwam_ros.train.recipe", "recipe_main", "demos -> tiny VAE -> stats -> tiny X-WAM, one command"),
+         "info": ("xwam_ros.model.footprint", "info_main", "parameters, memory, FLOPs and ideal latency of a preset")}
 
 
 def main(argv=None) -> int:
@@ -59,10 +54,14 @@ def main(argv=None) -> int:
     if argv and argv[0] in TOOLS:
         mod, fn, _ = TOOLS[argv[0]]
         try:
-            return _delegate(mod, fn)(None, argv[1:]) or 0
-        except (ImportError, KeyError) as exc:
-            print(f"xwam-ros {argv[0]}: not available in this build ({exc})", file=sys.stderr)
+            module = importlib.import_module(mod)
+        except ModuleNotFoundError as exc:  # an optional dependency of this tool (e.g. robosuite) is missing
+            if (exc.name or "").split(".")[0] == "xwam_ros":
+                raise  # our own module missing is a bug, not a build option
+            print(f"xwam-ros {argv[0]}: needs the Python package {exc.name!r}, which is not installed "
+                  f"(see the README's install section)", file=sys.stderr)
             return 2
+        return getattr(module, fn)(argv[1:]) or 0
     p = argparse.ArgumentParser(prog="xwam-ros", description="X-WAM world-action model as a ROS 2 policy. "
                                 f"Tools: {', '.join(TOOLS)} (pass --help after them).")
     sub = p.add_subparsers(dest="cmd")

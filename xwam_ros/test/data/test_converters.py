@@ -6,8 +6,8 @@ from xwam_ros.data.bags import bag_to_episode, episode_to_bag
 from xwam_ros.data.convert import bags_to_dataset, dataset_to_official, official_to_dataset
 from xwam_ros.data.episodes import DatasetError, EpisodeDataset
 from xwam_ros.data.official import import_official, official_episodes
-from xwam_ros.eval.bag_reader import BagError
-from xwam_ros.eval.replay import load_setup
+from xwam_ros.data.bag_reader import BagError
+from xwam_ros.robot.config_file import load_setup
 from xwam_ros.ros.graph import share_file
 
 

@@ -10,7 +10,7 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Header
 from transforms3d.quaternions import mat2quat
 
-from xwam_ros.eval.bag_reader import make_typestore
+from xwam_ros.data.bag_reader import make_typestore
 from xwam_ros.robot.convert import depth_to_image_msg, rgb_to_image_msg
 from xwam_ros.robot.config import realsense_topics
 from xwam_ros.sim.procedural import HOME, JOINT_NAMES, CameraRig, fk

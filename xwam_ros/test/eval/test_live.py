@@ -10,8 +10,10 @@ from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, Image, JointState
 
 from bagfactory import write_bag
-from xwam_ros.eval.bag_reader import iter_messages
-from xwam_ros.eval.replay import load_setup, play_bag, replay_observations
+from xwam_ros.data.bag_reader import iter_messages
+from xwam_ros.data.bag_observations import replay_observations
+from xwam_ros.robot.config_file import load_setup
+from xwam_ros.ros.bag_player import play_bag
 from xwam_ros.model.config import get_preset
 from xwam_ros.model.policy import XWAMPolicy
 from xwam_ros.ros.graph import ros_args, share_file

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bagfactory import T0, write_bag
-from xwam_ros.eval.bag_reader import BagError, bag_topics
+from xwam_ros.data.bag_reader import BagError, bag_topics
 from xwam_ros.eval.replay import (Prediction, PolicyPredictor, evaluate_bag, load_setup, replay_observations)
 from xwam_ros.model.config import get_preset
 from xwam_ros.model.policy import XWAMPolicy

@@ -4,7 +4,7 @@ from xwam_ros.eval import replay
 from xwam_ros.robot import policy_loading
 from xwam_ros.robot.config import ParameterError
 from xwam_ros.ros import policy_node
-from xwam_ros.ros.graph import share_file
+from xwam_ros.paths import share_file
 
 
 def test_node_and_offline_evaluator_build_the_policy_with_the_same_function():

@@ -5,7 +5,7 @@ from collections import Counter
 
 import cv2
 
-from xwam_ros.eval.bag_reader import bag_topics, iter_messages
+from xwam_ros.data.bag_reader import bag_topics, iter_messages
 from xwam_ros.ros.demo import run_demo
 from xwam_ros.ros.graph import share_file
 

@@ -1,7 +1,7 @@
 """ROS 2 bags <-> dataset episodes.
 
 A bag recorded on the robot (``xwam-ros record``, or ``ros2 bag record``) becomes one episode: every synchronised
-camera set is one step, rebuilt exactly as the live node builds observations (``eval/replay.py``); the state is
+camera set is one step, rebuilt exactly as the live node builds observations (``data/bag_observations.py``); the state is
 the EE pose + gripper joint at that time; camera extrinsics come from the robot config (static cameras) or from
 the EE pose and the hand-eye transform (wrist cameras). If the bag also holds the commands sent to the arm (the
 controller topic), their gripper value is the gripper action ("absolute" datasets); otherwise actions are the
@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..eval.bag_reader import BagError, iter_messages, make_typestore
-from ..eval.replay import _extrinsics, replay_observations
+from ..robot.extrinsics import camera_extrinsics
+from .bag_observations import replay_observations
+from .bag_reader import BagError, iter_messages, make_typestore
 from ..model.actions import encode_ee_deltas
 from ..robot.cartesian import state_to_axes as _axes
 from .episodes import DatasetMeta, Episode
@@ -36,7 +37,7 @@ def bag_to_episode(bag, setup, gripper_action: str = "delta", instruction: str =
     rgb = np.stack([np.stack([s.built.frames[v].rgb for s in steps]) for v in range(len(setup.cameras))])
     depth = np.stack([np.stack([s.built.frames[v].depth for s in steps]) for v in range(len(setup.cameras))])
     K = np.stack([steps[0].built.frames[v].K for v in range(len(setup.cameras))]).astype(np.float32)
-    T = np.stack([np.stack(_extrinsics(setup, s.state)) for s in steps], 1).astype(np.float32)
+    T = np.stack([np.stack(camera_extrinsics(setup.cameras, s.state)) for s in steps], 1).astype(np.float32)
     grips = None
     if gripper_action == "absolute":
         grips = _gripper_commands(bag, setup, np.array([s.t for s in steps]))
@@ -70,8 +71,9 @@ def episode_to_bag(ep: Episode, meta: DatasetMeta, path, setup, storage: str = "
     from std_msgs.msg import Header, String
     from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-    from ..robot.convert import depth_to_image_msg, rgb_to_image_msg
-    from ..ros.robot_io import camera_info
+    from sensor_msgs.msg import CameraInfo
+
+    from ..robot.convert import camera_info_msg, depth_to_image_msg, rgb_to_image_msg
 
     if [c.name for c in setup.cameras] != list(meta.view_names):
         raise ValueError(f"config cameras {[c.name for c in setup.cameras]} differ from the episode's views "
@@ -107,7 +109,7 @@ def episode_to_bag(ep: Episode, meta: DatasetMeta, path, setup, storage: str = "
             put(setup.ee_pose_topic, "geometry_msgs/msg/PoseStamped", tt, ee)
             for v, cam in enumerate(setup.cameras):
                 hc = Header(stamp=stamp(tt), frame_id=cam.frame_id)
-                put(cam.info_topic, "sensor_msgs/msg/CameraInfo", tt, camera_info(ep.K[v], *ep.rgb.shape[2:4], hc))
+                put(cam.info_topic, "sensor_msgs/msg/CameraInfo", tt, camera_info_msg(ep.K[v], *ep.rgb.shape[2:4], hc, CameraInfo))
                 put(cam.color_topic, "sensor_msgs/msg/Image", tt, rgb_to_image_msg(ep.rgb[v, t], hc, Image))
                 put(cam.depth_topic, "sensor_msgs/msg/Image", tt,
                     depth_to_image_msg(np.nan_to_num(ep.depth[v, t], nan=0.0), hc, Image, "16UC1"))

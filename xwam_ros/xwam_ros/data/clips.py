@@ -1,4 +1,4 @@
-"""Training clips cut from dataset episodes, in the layout ``train/clips.py`` defines.
+"""Training clips cut from dataset episodes, in the layout the trainer consumes (``Clip``).
 
 A clip starting at step s holds frames s, s + n, ..., s + (F - 1) n (n = ``action_num``, the paper's frame_skip 4),
 the F states at those frames and the K = n (F - 1) actions from s. Past the end of an episode the last frame is
@@ -9,14 +9,25 @@ nearest for depth), so training and deployment see the same pixels.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..geometry.image import resize_rgbd
-from ..train.clips import Clip
 from .episodes import DatasetError, Episode, EpisodeDataset
+
+
+@dataclass
+class Clip:
+    rgb: np.ndarray  # [V, F, H, W, 3] uint8
+    depth: np.ndarray  # [V, F, H, W] float32 metres
+    actions: np.ndarray  # [K, A] physical (EE deltas: dxyz, axis-angle, gripper)
+    states: np.ndarray  # [F, S] physical (xyz, quat wxyz, gripper)
+    instruction: str
+    action_mask: np.ndarray  # [A] 1 = valid dim
+    state_mask: np.ndarray  # [S]
 
 
 def hold_action(last: np.ndarray, gripper_action: str) -> np.ndarray:

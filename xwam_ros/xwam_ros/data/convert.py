@@ -31,8 +31,8 @@ def compute_stats(root: Path) -> dict:
 
 
 def bags_to_dataset(bags, config, out: Path, gripper_action: str, fps: float | None, log=print) -> Path:
-    from ..eval.bag_reader import BagError
-    from ..eval.replay import load_setup
+    from .bag_reader import BagError
+    from ..robot.config_file import load_setup
     from .bags import bag_to_episode
     setup = load_setup(config)
     meta = DatasetMeta(fps=fps or setup.control_rate, view_names=tuple(c.name for c in setup.cameras),
@@ -57,7 +57,7 @@ def bags_to_dataset(bags, config, out: Path, gripper_action: str, fps: float | N
 
 
 def dataset_to_bags(root: Path, config, out: Path, log=print) -> list[Path]:
-    from ..eval.replay import load_setup
+    from ..robot.config_file import load_setup
     from .bags import episode_to_bag
     data, setup = EpisodeDataset(root), load_setup(config)
     Path(out).mkdir(parents=True, exist_ok=True)

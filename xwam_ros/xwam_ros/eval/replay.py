@@ -1,4 +1,4 @@
-"""Offline replay evaluation of a recorded bag, and a live bag player for machines without ``ros2 bag``.
+"""Offline replay evaluation of a recorded bag.
 
 Offline (deterministic, no DDS): the bag's camera streams go through the same approximate-time synchroniser and the
 same observation builder as the live node; the model is queried every ``stride`` synchronised observations and its
@@ -14,147 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from ..geometry.camera import ee_pose_to_matrix
 from ..geometry.fusion import fuse_views
-from ..robot.observation import BuiltObservation, ObservationError, build_observation, ee_state, joint_vector
-from ..robot.observation import stamp_to_ns
-from ..robot.config import NODE_PARAMS, CameraConfig, validate
+from ..data.bag_observations import Replay, Step, replay_observations  # noqa: F401  (the evaluator's input)
+from ..data.bag_reader import BagError
+from ..robot.config_file import load_setup  # noqa: F401
+from ..robot.extrinsics import camera_extrinsics
 from ..robot.policy_loading import load_policy
-from ..robot.sync import ApproxSynchronizer
 from ..robot.targets import decode_targets
 from . import metrics
-from .bag_reader import BagError, iter_messages
-
-IMAGE = "sensor_msgs/msg/Image"
-
-
-# --- what the live node would be configured with --------------------------------------------------------------------
-def load_setup(config_file, overrides: dict | None = None):
-    """The node's validated parameters from the same YAML the node uses (``/**`` or ``xwam_policy`` section)."""
-    doc = yaml.safe_load(Path(config_file).read_text()) or {}
-    section = next((v["ros__parameters"] for k, v in doc.items() if k in ("/**", "xwam_policy", "/xwam_policy")), {})
-    p = {**section, **(overrides or {})}
-    values = {k: p.get(k, d) for k, (d, _) in NODE_PARAMS.items()}
-    cams = []
-    for name in values["camera_names"]:
-        c = p.get("cameras", {}).get(name, {})
-        from ..robot.config import realsense_topics
-        d = realsense_topics(name)
-        cams.append(CameraConfig(name, c.get("color_topic", d["color_topic"]), c.get("depth_topic", d["depth_topic"]),
-                                 c.get("info_topic", d["info_topic"]), c.get("frame_id", d["frame_id"]),
-                                 c.get("kind", "static"), np.asarray(c.get("extrinsic", np.eye(4).ravel()),
-                                                                     float).reshape(4, 4)))
-    return validate(values, cams)
-
-
-# --- rebuilding observations ----------------------------------------------------------------------------------------
-@dataclass
-class Step:
-    built: BuiltObservation
-    state: np.ndarray
-    joints: np.ndarray
-    t: float  # observation stamp (s)
-
-
-@dataclass
-class Replay:
-    steps: list = field(default_factory=list)
-    joint_t: list = field(default_factory=list)
-    joint_q: list = field(default_factory=list)
-    ee_t: list = field(default_factory=list)
-    ee_pose: list = field(default_factory=list)  # [8] states
-    errors: dict = field(default_factory=dict)
-    first_error: str = ""
-    partial: str = ""  # why the bag ended early, if it did
-    last_stamp: dict = field(default_factory=dict)
-    sync_stats: dict = field(default_factory=dict)
-
-    def joints_at(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Recorded joint positions at ``times`` (linear interpolation) and a mask of times inside the recording."""
-        jt, jq = np.asarray(self.joint_t), np.asarray(self.joint_q)
-        inside = (times >= jt[0]) & (times <= jt[-1])
-        return np.stack([np.interp(times, jt, jq[:, j]) for j in range(jq.shape[1])], 1), inside
-
-    def ee_at(self, t: float) -> np.ndarray | None:
-        if not self.ee_t:
-            return None
-        i = int(np.argmin(np.abs(np.asarray(self.ee_t) - t)))
-        return self.ee_pose[i]
-
-
-def replay_observations(bag, setup, model_hw, state_dim, instruction: str = "") -> Replay:
-    """Rebuild every synchronised observation of ``bag`` exactly as the live node would."""
-    keys = [f"{c.name}/{k}" for c in setup.cameras for k in ("color", "depth")]
-    topic_key = {c.color_topic: f"{c.name}/color" for c in setup.cameras}
-    topic_key.update({c.depth_topic: f"{c.name}/depth" for c in setup.cameras})
-    info_cam = {c.info_topic: c.name for c in setup.cameras}
-    sync = ApproxSynchronizer(keys, setup.sync_slop, setup.sync_queue_size)
-    rep = Replay()
-    infos, js, ee = {}, None, None
-    instruction = instruction or setup.instruction
-    topics = list(topic_key) + list(info_cam) + [setup.joint_state_topic, setup.ee_pose_topic,
-                                                 "/xwam_policy/instruction"]
-    required = list(topic_key) + [setup.joint_state_topic]
-    try:
-        for topic, _, msg in iter_messages(bag, topics, required=required):
-            if topic in info_cam:
-                infos[info_cam[topic]] = msg
-            elif topic == setup.joint_state_topic:
-                js = msg
-                try:
-                    rep.joint_q.append(joint_vector(msg, setup.joint_names))
-                    rep.joint_t.append(stamp_to_ns(msg.header.stamp) * 1e-9)
-                except ObservationError as exc:
-                    _note(rep, "bad_joint_states", str(exc))
-            elif topic == setup.ee_pose_topic:
-                ee = msg
-                rep.ee_t.append(stamp_to_ns(msg.header.stamp) * 1e-9)
-                rep.ee_pose.append(ee_state(msg.pose, 0.0))
-            elif topic == "/xwam_policy/instruction":
-                instruction = msg.data
-            else:
-                if msg.__class__.__name__ != "Image" and not hasattr(msg, "encoding"):
-                    raise BagError(f"{bag}: topic {topic} has type {type(msg).__name__}, expected {IMAGE}")
-                stamp = stamp_to_ns(msg.header.stamp)
-                rep.last_stamp[topic] = stamp * 1e-9
-                synced = sync.add(topic_key[topic], stamp, msg)
-                if synced is not None:
-                    _add_step(rep, synced, infos, js, ee, setup, model_hw, state_dim, instruction)
-    except BagError as exc:
-        if not rep.steps:
-            raise
-        rep.partial = str(exc)  # keep what was rebuilt before the damage
-    s = sync.stats
-    rep.sync_stats = {"matched": s.matched, "dropped": s.dropped, "out_of_order": s.out_of_order}
-    if not rep.steps:
-        raise BagError(f"{bag}: no usable synchronised observation"
-                       + (f"; first error: {rep.first_error}" if rep.first_error else
-                          f" (per-topic last stamps: {rep.last_stamp})"))
-    return rep
-
-
-def _note(rep: Replay, kind: str, message: str) -> None:
-    rep.errors[kind] = rep.errors.get(kind, 0) + 1
-    rep.first_error = rep.first_error or message
-
-
-def _add_step(rep, synced, infos, js, ee, setup, model_hw, state_dim, instruction) -> None:
-    try:
-        joints = joint_vector(js, setup.joint_names)
-        if setup.state_source == "joints":
-            state = joints
-        else:
-            if ee is None:
-                raise ObservationError(f"no end-effector pose on {setup.ee_pose_topic} yet")
-            state = ee_state(ee.pose, joint_vector(js, [setup.gripper_joint])[0])
-        built = build_observation(synced, infos, state, instruction, [c.name for c in setup.cameras], model_hw,
-                                  state_dim, setup.min_valid_depth)
-    except ObservationError as exc:
-        _note(rep, "bad_observation", str(exc))
-        return
-    rep.steps.append(Step(built, state, joints, built.stamp_ns * 1e-9))
 
 
 # --- predictions ----------------------------------------------------------------------------------------------------
@@ -195,17 +64,6 @@ def _atomic_json(path: Path, obj) -> None:
     os.replace(tmp, path)
 
 
-def _extrinsics(setup, ee_state_row):
-    out = []
-    for c in setup.cameras:
-        if c.kind == "static":
-            out.append(c.extrinsic)
-        else:
-            out.append(None if ee_state_row is None else ee_pose_to_matrix(ee_state_row[:3], ee_state_row[3:7])
-                       @ c.extrinsic)
-    return out
-
-
 def _cloud(depths, rgbs, Ks, exts, near, far):
     keep = [i for i, e in enumerate(exts) if e is not None]
     return fuse_views(depths[keep], rgbs[keep], [Ks[i] for i in keep], [exts[i] for i in keep], near, far,
@@ -234,9 +92,9 @@ def imagination_metrics(step: Step, pred: Prediction, rep: Replay, setup, frame_
             row["views"][cam.name] = m
         pred_state = pred.states[f] if (pred.states is not None and setup.state_source == "ee_pose") else None
         real_ee = rep.ee_at(times[i])
-        pc = _cloud(pred.depth[:, f], pred.rgb[:, f], Ks, _extrinsics(setup, pred_state if pred_state is not None
-                                                                       else real_ee), near, far)
-        rc = _cloud(real.obs.depth, real.obs.rgb, Ks, _extrinsics(setup, real_ee), near, far)
+        ee = pred_state if pred_state is not None else real_ee
+        pc = _cloud(pred.depth[:, f], pred.rgb[:, f], Ks, camera_extrinsics(setup.cameras, ee), near, far)
+        rc = _cloud(real.obs.depth, real.obs.rgb, Ks, camera_extrinsics(setup.cameras, real_ee), near, far)
         row["chamfer_m"] = metrics.chamfer(pc[0], rc[0])
         out.append(row)
     return out
@@ -367,46 +225,6 @@ def _progress(n, enabled):
         return _No()
 
 
-# --- live player ----------------------------------------------------------------------------------------------------
-def _msg_class(type_name: str):
-    import importlib
-    pkg, _, name = type_name.split("/")
-    return getattr(importlib.import_module(f"{pkg}.msg"), name)
-
-
-def play_bag(path, node, rate: float = 1.0, clock: bool = True, topics=None, qos=10, stop=None) -> int:
-    """Publish a bag's messages with rclpy at ``rate`` x real time (and /clock); returns messages published."""
-    from rclpy.serialization import deserialize_message
-    from rosgraph_msgs.msg import Clock
-
-    from .bag_reader import _reader
-    r = _reader(path)
-    pubs, n = {}, 0
-    clock_pub = node.create_publisher(Clock, "/clock", 10) if clock else None
-    try:
-        conns = [c for c in r.connections if topics is None or c.topic in topics]
-        for c in conns:
-            pubs[c.topic] = (node.create_publisher(_msg_class(c.msgtype), c.topic, qos), _msg_class(c.msgtype))
-        time.sleep(0.5)  # discovery
-        t_wall0, t_bag0 = time.monotonic(), None
-        for conn, t_ns, raw in r.messages(connections=conns):
-            if stop is not None and stop():
-                break
-            t_bag0 = t_ns if t_bag0 is None else t_bag0
-            wait = (t_ns - t_bag0) * 1e-9 / rate - (time.monotonic() - t_wall0)
-            if wait > 0:
-                time.sleep(wait)
-            pub, cls = pubs[conn.topic]
-            if clock_pub is not None:
-                from builtin_interfaces.msg import Time
-                clock_pub.publish(Clock(clock=Time(sec=t_ns // 10**9, nanosec=t_ns % 10**9)))
-            pub.publish(deserialize_message(bytes(raw), cls))
-            n += 1
-    finally:
-        r.close()
-    return n
-
-
 # --- command line ---------------------------------------------------------------------------------------------------
 def eval_main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="xwam-ros eval", description="Offline replay evaluation of a ROS 2 bag.")
@@ -419,7 +237,7 @@ def eval_main(argv=None) -> int:
     ap.add_argument("--max-queries", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
-    from ..ros.graph import share_file
+    from ..paths import share_file
     setup = load_setup(a.config or share_file("config", "policy.yaml"))
     policy = load_policy(setup.replace(checkpoint=a.checkpoint, seed=a.seed))  # the node's own construction
     try:
@@ -431,4 +249,3 @@ def eval_main(argv=None) -> int:
     print(json.dumps(res["summary"], indent=1, default=float))
     print(f"results: {Path(a.out) / 'results.json'}  report: {Path(a.out) / 'report.md'}")
     return 0
-

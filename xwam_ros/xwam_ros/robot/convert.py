@@ -12,13 +12,22 @@ import numpy as np
 
 from ..geometry.image import resize_rgbd  # noqa: F401  (re-exported: the live and training paths share it)
 
-_COLOR = {"rgb8": (3, (0, 1, 2)), "bgr8": (3, (2, 1, 0)), "rgba8": (4, (0, 1, 2)), "bgra8": (4, (2, 1, 0)),
-          "mono8": (1, (0, 0, 0))}
+# encoding -> (channels, OpenCV conversion to RGB or None when already RGB): cvtColor shuffles channels in one pass
+_COLOR = {"rgb8": (3, None), "bgr8": (3, cv2.COLOR_BGR2RGB), "rgba8": (4, cv2.COLOR_RGBA2RGB),
+          "bgra8": (4, cv2.COLOR_BGRA2RGB), "mono8": (1, cv2.COLOR_GRAY2RGB)}
 _DEPTH = {"16UC1": np.dtype("<u2"), "mono16": np.dtype("<u2"), "32FC1": np.dtype("<f4")}
 
 
 class ImageConversionError(ValueError):
     """An image or camera_info message cannot be converted; the message names what is wrong."""
+
+
+def _bytes_view(data) -> np.ndarray:
+    """The message's byte buffer as a flat uint8 array without copying: rclpy gives array.array('B') (buffer
+    protocol), rosbags a uint8 ndarray."""
+    if isinstance(data, np.ndarray):
+        return np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+    return np.frombuffer(data, np.uint8)
 
 
 def _buffer(msg, bytes_per_px: int, what: str) -> np.ndarray:
@@ -27,7 +36,7 @@ def _buffer(msg, bytes_per_px: int, what: str) -> np.ndarray:
         raise ImageConversionError(f"{what}: empty image ({w}x{h})")
     if step < w * bytes_per_px:
         raise ImageConversionError(f"{what}: step {step} < width*{bytes_per_px} = {w * bytes_per_px}")
-    data = np.frombuffer(msg.data if not isinstance(msg.data, np.ndarray) else msg.data.tobytes(), np.uint8)
+    data = _bytes_view(msg.data)
     if data.size != h * step:
         raise ImageConversionError(f"{what}: data has {data.size} bytes, expected height*step = {h * step}")
     return data.reshape(h, step)[:, : w * bytes_per_px]
@@ -48,14 +57,12 @@ def image_to_rgb(msg, what: str = "image", out_hw=None) -> np.ndarray:
     enc = str(msg.encoding)
     if enc not in _COLOR:
         raise ImageConversionError(f"{what}: unsupported colour encoding {enc!r} (expected one of {sorted(_COLOR)})")
-    channels, order = _COLOR[enc]
-    px = _buffer(msg, channels, what).reshape(int(msg.height), int(msg.width), channels)
+    channels, to_rgb = _COLOR[enc]
+    px = _buffer(msg, channels, what).reshape(int(msg.height), int(msg.width), channels)  # a view of msg.data
     px = _resize(px, out_hw, cv2.INTER_AREA if out_hw and out_hw[0] < px.shape[0] else cv2.INTER_LINEAR)
-    if px.ndim == 2:
-        px = px[..., None]
-    if order == (0, 1, 2) and channels == 3:
-        return np.ascontiguousarray(px)
-    return np.ascontiguousarray(px[..., list(order)])
+    if to_rgb is None:
+        return np.ascontiguousarray(px)  # rgb8 at its own size: still the message's buffer, no copy
+    return cv2.cvtColor(np.ascontiguousarray(px), to_rgb)
 
 
 def depth_to_metres(msg, what: str = "depth", out_hw=None) -> np.ndarray:
@@ -71,7 +78,7 @@ def depth_to_metres(msg, what: str = "depth", out_hw=None) -> np.ndarray:
         raw = raw.astype(dt.newbyteorder("<"))
     raw = _resize(raw, out_hw, cv2.INTER_NEAREST)
     if dt.kind == "u":
-        out = raw.astype(np.float32) * np.float32(0.001)
+        out = np.multiply(raw, np.float32(0.001), dtype=np.float32)  # one pass: millimetres -> metres
         out[raw == 0] = np.nan
     else:
         out = raw.astype(np.float32, copy=True)
@@ -118,3 +125,11 @@ def depth_to_image_msg(depth_m: np.ndarray, header, msg_cls, encoding: str = "32
     raise ImageConversionError(f"cannot encode depth as {encoding!r}; use 32FC1 or 16UC1")
 
 
+def camera_info_msg(K: np.ndarray, h: int, w: int, header, CameraInfo):
+    """A plumb_bob CameraInfo (no distortion) for intrinsics ``K``; the message class is passed in (no ROS import)."""
+    info = CameraInfo(header=header, height=h, width=w, distortion_model="plumb_bob")
+    info.k = [float(x) for x in np.asarray(K).ravel()]
+    info.d = [0.0] * 5
+    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    info.p = [K[0, 0], 0.0, K[0, 2], 0.0, 0.0, K[1, 1], K[1, 2], 0.0, 0.0, 0.0, 1.0, 0.0]
+    return info

@@ -19,6 +19,7 @@ import numpy as np
 from .safety import ChunkRejected
 
 IDENTITY_POSE = (0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0)
+SEED_LIMIT_SLACK = 0.01  # rad: measured joints may sit this far past a limit (a position-controlled joint overshoots)
 
 
 class IKError(ChunkRejected):
@@ -215,10 +216,10 @@ class UrdfIK:
         if not np.all(np.isfinite(poses)):
             raise IKError("IK input poses contain NaN or inf")
         prev = self._arm(q_seed, "q_seed")
-        if np.any(prev < self.lower - 1e-3) or np.any(prev > self.upper + 1e-3):
-            bad = [self.cfg.joint_names[i] for i in np.flatnonzero((prev < self.lower - 1e-3) |
-                                                                     (prev > self.upper + 1e-3))]
-            raise IKError(f"IK seed is outside the URDF joint limits on {bad}")
+        outside = (prev < self.lower - SEED_LIMIT_SLACK) | (prev > self.upper + SEED_LIMIT_SLACK)
+        if np.any(outside):
+            bad = [self.cfg.joint_names[i] for i in np.flatnonzero(outside)]
+            raise IKError(f"IK seed (the measured joints) is outside the URDF joint limits on {bad}")
         q = self._q_model(np.clip(prev, self.lower, self.upper))
         out = np.empty((len(poses), len(self.joint_names)))
         for k, p in enumerate(poses):

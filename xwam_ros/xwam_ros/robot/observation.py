@@ -99,19 +99,3 @@ def build_observation(synced: dict, infos: dict, state: np.ndarray, instruction:
     obs = Observation(rgb=np.stack([f.rgb for f in frames]), state=st, instruction=instruction,
                       depth=np.stack([f.depth for f in frames]))
     return BuiltObservation(obs, frames, max(stamps), max(stamps) - min(stamps))
-
-
-def camera_extrinsics(cameras, calibration: dict, ee_state_row: np.ndarray | None) -> list:
-    """T_base_cam per camera (config order). ``calibration`` maps a camera name to T_base_cam (static cameras) or
-    the hand-eye T_ee_cam (wrist cameras); a wrist camera's pose is the (measured or predicted) EE pose times its
-    hand-eye, or None when no EE pose is known (a joint-state model)."""
-    out = []
-    for cam in cameras:
-        T = calibration[cam.name]
-        if cam.kind == "static":
-            out.append(T)
-        elif ee_state_row is not None:
-            out.append(ee_pose_to_matrix(ee_state_row[:3], ee_state_row[3:7]) @ T)
-        else:
-            out.append(None)
-    return out

@@ -16,8 +16,10 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
+from transforms3d.quaternions import mat2quat, quat2mat
 
 _RIGID_TOL = 1e-4  # |R^T R - I| tolerance for a stored rotation (float32 round trips stay well inside)
+_QUAT_TOL = 1e-2  # tf2's QUATERNION_NORMALIZATION_TOLERANCE on |q|^2 - 1
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,47 @@ def invert_rigid(T: np.ndarray) -> np.ndarray:
     out[:3, :3] = T[:3, :3].T
     out[:3, 3] = -T[:3, :3].T @ T[:3, 3]
     return out
+
+
+# Message <-> matrix through transforms3d (what tf_transformations wraps; transforms3d is a pinned dependency, while
+# tf_transformations comes only with the ROS tools, and this layer must run without them, e.g. in eval/).
+def transform_to_matrix(tf) -> np.ndarray:
+    """geometry_msgs/Transform (rclpy or rosbags: anything with translation.x.. and rotation.x..w) -> 4x4 float64.
+
+    ValueError for non-finite values or a quaternion that is not normalised (tf2's tolerance), never a silent
+    identity."""
+    q_xyzw = np.array([tf.rotation.x, tf.rotation.y, tf.rotation.z, tf.rotation.w], np.float64)
+    t = np.array([tf.translation.x, tf.translation.y, tf.translation.z], np.float64)
+    if not (np.all(np.isfinite(q_xyzw)) and np.all(np.isfinite(t))):
+        raise ValueError("transform has non-finite translation or rotation")
+    if abs(float(q_xyzw @ q_xyzw) - 1.0) > _QUAT_TOL:
+        raise ValueError(f"quaternion {q_xyzw.tolist()} is not normalised (|q| = {np.linalg.norm(q_xyzw):.4f})")
+    T = np.eye(4)
+    T[:3, :3] = quat2mat(q_xyzw[[3, 0, 1, 2]])  # transforms3d orders w, x, y, z
+    T[:3, 3] = t
+    return T
+
+
+def matrix_to_translation_quaternion(T) -> tuple[np.ndarray, np.ndarray]:
+    """4x4 rigid transform -> (translation [3], quaternion [4] x, y, z, w with w >= 0), as geometry_msgs orders it."""
+    T = np.asarray(T, np.float64)
+    wxyz = mat2quat(T[:3, :3])  # transforms3d returns w >= 0
+    return T[:3, 3].copy(), wxyz[[1, 2, 3, 0]]
+
+
+def apply_transforms(tree: "TransformTree", transforms, static: bool) -> list[str]:
+    """Store every TransformStamped of a tf2_msgs/TFMessage's ``transforms`` in ``tree``; returns one error string per
+    transform refused (bad quaternion, NaN, loop, bad frame id) instead of raising, so one bad entry cannot hide the
+    others. Used by the live listener and by anything reading /tf from a bag."""
+    errors = []
+    for ts in transforms:
+        parent, child = ts.header.frame_id, ts.child_frame_id
+        try:
+            stamp_s = int(ts.header.stamp.sec) + int(ts.header.stamp.nanosec) * 1e-9
+            tree.set_transform(parent, child, transform_to_matrix(ts.transform), stamp_s, static=static)
+        except ValueError as e:
+            errors.append(f"rejected {'static ' if static else ''}transform {parent!r} -> {child!r}: {e}")
+    return errors
 
 
 class TransformTree:

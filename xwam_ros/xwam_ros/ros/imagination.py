@@ -32,7 +32,7 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from ..robot.convert import depth_to_image_msg, rgb_to_image_msg
-from ..robot.observation import camera_extrinsics
+from ..robot.extrinsics import camera_extrinsics
 from ..robot.sync import LatestSlot
 from .policy_msgs import ee_path_markers, ee_pose_msg, fused_cloud_msg, time_msg
 
@@ -117,7 +117,7 @@ class ImaginationPublisher:
         clouds, rgb_msgs, depth_msgs = [], [], []
         for f in range(1, mc.num_frames):
             stamp = obs_t + f * frame_dt
-            exts = camera_extrinsics(cfg.cameras, calibration, imag.states[f] if ee_model else None)
+            exts = camera_extrinsics(cfg.cameras, imag.states[f] if ee_model else None, calibration)
             cloud = fused_cloud_msg(imag.depth[:, f], imag.rgb[:, f], Ks, exts, stamp, cfg.base_frame,
                                     mc.depth_near, mc.depth_far, cfg.cloud_voxel, cfg.cloud_stride)
             self.cloud_pub.publish(cloud)

@@ -31,8 +31,8 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from ..robot.config import ParameterError
 from ..robot.health import EventWindow, StreamMonitor, action_path_level, current_rss_mb, sync_level
-from ..robot.observation import (ObservationError, build_observation, camera_extrinsics, ee_state, joint_vector,
-                                 stamp_to_ns)
+from ..robot.extrinsics import camera_extrinsics
+from ..robot.observation import ObservationError, build_observation, ee_state, joint_vector, stamp_to_ns
 from ..robot.policy_loading import load_policy
 from ..robot.safety import ChunkRejected, SafetyFilter
 from ..robot.sync import ApproxSynchronizer, LatestSlot
@@ -466,7 +466,7 @@ class PolicyNode(Node):
     def _publish_observed(self, built, obs_t: float, calib: dict) -> None:
         state = built.obs.state if self.cfg.state_source == "ee_pose" else None
         mc = self.policy.config
-        exts = camera_extrinsics(self.cfg.cameras, calib, state)
+        exts = camera_extrinsics(self.cfg.cameras, state, calib)
         self.observed_pub.publish(fused_cloud_msg(built.obs.depth, built.obs.rgb, [f.K for f in built.frames], exts,
                                                   obs_t, self.cfg.base_frame, mc.depth_near, mc.depth_far,
                                                   self.cfg.cloud_voxel, self.cfg.cloud_stride))

@@ -13,7 +13,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 
-from ..eval.replay import load_setup
+from ..robot.config_file import load_setup
 from ..eval.topics import evaluation_topics, ros2_bag_command
 from .recording import BagRecorder
 

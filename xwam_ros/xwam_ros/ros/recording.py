@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rclpy.serialization import serialize_message
 
-from ..eval.bag_reader import make_typestore
+from ..data.bag_reader import make_typestore
 
 
 def msg_type_name(msg_cls) -> str:

@@ -6,6 +6,12 @@ Publishes per view ``/<view>/color/image_raw`` (rgb8), ``/<view>/aligned_depth_t
 Cartesian space, like a Cartesian impedance controller: the trajectory's "joints" are x y z roll pitch yaw gripper
 (``ik: cartesian`` on the policy side), timed like joint_trajectory_controller. Between trajectories the arm holds.
 
+``control_mode: joint``: the arm runs robosuite's joint-position controller instead and behaves like a Panda under a
+joint_trajectory_controller: ``/joint_states`` carries panda_joint1..7 and panda_finger_joint1/2, trajectories
+command panda_joint1..7 + panda_finger_joint1 (m, 0.04 open .. 0 closed), and the Panda URDF (example-robot-data)
+is published on ``robot_description`` (std_msgs/String, reliable + transient local) for the policy's ``ik: urdf``.
+``/ee_pose`` is published in both modes (the model's state is the grip-site pose).
+
 Episodes: ``episodes`` seeded resets (seed ``seed + e``); an episode ends at the first success or after
 ``max_episode_steps``; the result goes out on ``/sim/episode_result`` (std_msgs/String, JSON, reliable +
 transient local) and the policy's ``reset`` service is called so no chunk of the old episode runs in the next.
@@ -24,6 +30,8 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from ..robot.cartesian import AXES, axes_to_target, state_to_axes
+from ..robot.ik import urdf_from_package
+from ..robot.panda import COMMAND_JOINTS, command_to_target, joint_state
 from ..robot.trajectory import TrajectoryFollower, stamp_to_s as _t
 from .robot_io import CameraPublishers, StatePublishers, run_node
 
@@ -49,7 +57,17 @@ class SimRobotNode(Node):
                                                           "service is up (the policy has loaded and warmed up).")
         task = d("task", "Lift", "robosuite task: Lift or Stack.")
         size = d("render_size", 128, "Square camera resolution (pixels).")
-        self.env = SimEnv(SimConfig(task=task, render_size=size, horizon=self.max_steps + 50), seed=self.seed)
+        self.control_mode = d("control_mode", "cartesian", "'cartesian': trajectories over x y z roll pitch yaw "
+                                                            "gripper (OSC); 'joint': over panda_joint1..7 + "
+                                                            "panda_finger_joint1 (joint-position control).")
+        if self.control_mode not in ("cartesian", "joint"):
+            raise ValueError(f"control_mode must be cartesian or joint, got {self.control_mode!r}")
+        self.env = SimEnv(SimConfig(task=task, render_size=size, horizon=self.max_steps + 50,
+                                    control=self.control_mode), seed=self.seed)
+        self.joint_mode = self.control_mode == "joint"
+        if self.joint_mode:
+            self.description_pub = self.create_publisher(String, "robot_description", RESULT_QOS)
+            self.description_pub.publish(String(data=urdf_from_package()))
         self.views = list(self.env.cfg.view_names)
         self._lock = threading.Lock()
         self.cameras = CameraPublishers(self, self.views)
@@ -67,7 +85,11 @@ class SimRobotNode(Node):
 
     def _start_episode(self) -> None:
         self.frame = self.env.reset(seed=self.seed + self.episode)
-        self.follower = TrajectoryFollower(state_to_axes(self.frame.state), AXES)
+        if self.joint_mode:
+            q0 = np.append(self.env.joint_positions(), self.env.finger_positions()[0])
+            self.follower = TrajectoryFollower(q0, COMMAND_JOINTS)
+        else:
+            self.follower = TrajectoryFollower(state_to_axes(self.frame.state), AXES)
         self.episode_start = self._now()
         if self.reset_client.service_is_ready():
             self.reset_client.call_async(Trigger.Request())
@@ -95,7 +117,8 @@ class SimRobotNode(Node):
         tfs = np.array([_t(p.time_from_start) for p in msg.points])
         pos = np.array([list(p.positions) for p in msg.points]) if msg.points else np.zeros((0, len(AXES)))
         with self._lock:
-            if len(pos) and pos.shape[1] == len(AXES):  # angles continue from where the arm is, never across a wrap
+            # Cartesian angles continue from where the arm is, never across a wrap (joint angles do not wrap)
+            if not self.joint_mode and len(pos) and pos.shape[1] == len(AXES):
                 pos[:, 3:6] = np.unwrap(np.vstack([self.follower.q[3:6], pos[:, 3:6]]), axis=0)[1:]
             err = self.follower.set(msg.joint_names, stamp, tfs, pos, now)
         if err:
@@ -114,14 +137,18 @@ class SimRobotNode(Node):
         now = self._now()
         with self._lock:
             q = self.follower.step(now + self.lookahead / self.rate)
-        self.frame = self.env.step(axes_to_target(q))
+        self.frame = self.env.step(command_to_target(q) if self.joint_mode else axes_to_target(q))
         self._publish(self.frame)
         if self.frame.success or self.env.t >= self.max_steps:
             self._end_episode()
 
     def _publish(self, f) -> None:
         stamp = self.get_clock().now().to_msg()
-        self.state.publish(AXES, state_to_axes(f.state), f.state[:3], f.state[3:7], stamp)
+        if self.joint_mode:
+            names, positions = joint_state(self.env.joint_positions(), self.env.finger_positions())
+        else:
+            names, positions = AXES, state_to_axes(f.state)
+        self.state.publish(names, positions, f.state[:3], f.state[3:7], stamp)
         if f.t % self.camera_every:
             return
         for v in self.views:

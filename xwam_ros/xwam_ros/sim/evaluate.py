@@ -5,10 +5,17 @@ a chunk of EE deltas, which are accumulated into absolute EE targets from the me
 the first ``execute_steps`` of them run at the control rate; then it queries again. ``mode``:
 * ``async``: ANS inference, the actions after ``action_steps`` (10) calls, no depth branch;
 * ``sync``: the synchronous baseline, actions on the video's full schedule (50 calls) with depth on every call.
+
+``control``: ``cartesian`` sends the EE targets to the arm's Cartesian controller; ``joint`` solves every chunk with
+IK through the Panda URDF (``ik: urdf``, seeded from the measured joints) and sends the joint positions, with the
+gripper going through the finger joint, to the joint-position controller: the path of a real arm under a
+joint_trajectory_controller. A chunk that IK rejects moves nothing; the arm holds one step and the policy is asked
+again (as the live node does), and the episode counts the rejection.
 """
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -18,6 +25,8 @@ from scipy.spatial.transform import Rotation
 from ..model.actions import decode_ee_deltas
 from ..model.policy import Observation
 from ..geometry.image import resize_rgbd
+from ..robot.ik import IKError, UrdfIK, urdf_from_package
+from ..robot.panda import panda_ik_config
 from .robosuite_env import SimConfig, SimEnv, run_workers
 
 
@@ -30,10 +39,13 @@ class ClosedLoopConfig:
     lookahead: int = 1  # target k + lookahead is sent at step k: the impedance controller lags its target
     horizon: int = 200
     workers: int = 1
+    control: str = "cartesian"  # cartesian | joint (IK through the URDF, joint-position control)
 
     def validate(self) -> "ClosedLoopConfig":
         if self.mode not in ("async", "sync"):
             raise ValueError(f"ClosedLoopConfig.mode must be async or sync, got {self.mode!r}")
+        if self.control not in ("cartesian", "joint"):
+            raise ValueError(f"ClosedLoopConfig.control must be cartesian or joint, got {self.control!r}")
         if self.episodes < 1 or self.execute_steps < 1 or self.lookahead < 0 or self.workers < 1:
             raise ValueError("ClosedLoopConfig: episodes, execute_steps, workers >= 1 and lookahead >= 0")
         return self
@@ -52,10 +64,34 @@ def pose_to_target(pose: np.ndarray) -> np.ndarray:
     return np.concatenate([pose[:3], Rotation.from_quat(pose[[4, 5, 6, 3]]).as_rotvec(), [pose[7]]])
 
 
-def run_episode(env: SimEnv, policy, seed: int, cl: ClosedLoopConfig) -> dict:
+def panda_ik_for(env: SimEnv) -> UrdfIK:
+    """IK of the simulated Panda's grip site in the world frame, from example-robot-data's Panda URDF."""
+    return UrdfIK(urdf_from_package(), panda_ik_config(base_pose=env.base_pose()))
+
+
+def measured_joints(env: SimEnv, ik: UrdfIK) -> np.ndarray:
+    """The arm joints and the first finger joint, in ``ik.joint_names`` order (as /joint_states would give them)."""
+    return np.append(env.joint_positions(), env.finger_positions()[0])
+
+
+def chunk_targets(env: SimEnv, poses: np.ndarray, ik: UrdfIK | None) -> tuple[np.ndarray, float | None]:
+    """-> (the env's targets [K, 7 or 8] for a chunk of EE poses, IK seconds or None without IK). Joint mode raises
+    IKError."""
+    if ik is None:
+        return np.array([pose_to_target(p) for p in poses]), None
+    t = time.perf_counter()
+    q = ik.solve_chunk(poses, measured_joints(env, ik))
+    dt = time.perf_counter() - t
+    return np.column_stack([q[:, :7], ik.cfg.gripper.to_command(q[:, 7])]), dt
+
+
+def run_episode(env: SimEnv, policy, seed: int, cl: ClosedLoopConfig, ik: UrdfIK | None = None) -> dict:
+    """One seeded episode; ``ik`` is required for (and only used with) a joint-controlled env."""
+    if (env.cfg.control == "joint") != (ik is not None):
+        raise ValueError("a joint-controlled SimEnv needs a UrdfIK and a Cartesian one takes none")
     frame = env.reset(seed=seed)
     cfg = policy.config
-    latencies, queries = [], 0
+    latencies, ik_times, rejected, queries = [], [], [], 0
     while not frame.success and env.t < cl.horizon:
         res = policy.policy(observation(frame, cfg, env.instruction), seed=seed * 1000 + queries,
                             depth_every_call=cl.mode == "sync")
@@ -63,12 +99,22 @@ def run_episode(env: SimEnv, policy, seed: int, cl: ClosedLoopConfig) -> dict:
         latencies.append(res.latency)
         s = frame.state
         poses = decode_ee_deltas(res.actions[:, :7], s[:3], s[3:7], gripper=s[7], gripper_mode=cfg.gripper_action)
+        try:
+            targets, ik_s = chunk_targets(env, poses, ik)
+        except IKError as e:  # no motion from a rejected chunk: hold one step, then ask again
+            rejected.append(str(e))
+            frame = env.step(env.hold_target())
+            continue
+        if ik_s is not None:
+            ik_times.append(ik_s)
         for k in range(cl.execute_steps):
-            frame = env.step(pose_to_target(poses[min(k + cl.lookahead, len(poses) - 1)]))
+            frame = env.step(targets[min(k + cl.lookahead, len(targets) - 1)])
             if frame.success or env.t >= cl.horizon:
                 break
     return {"seed": seed, "success": bool(frame.success), "length": env.t, "queries": queries,
-            "latency_mean": float(np.mean(latencies)), "latency_p50": float(np.median(latencies))}
+            "latency_mean": float(np.mean(latencies)), "latency_p50": float(np.median(latencies)),
+            "ik_mean_s": float(np.mean(ik_times)) if ik_times else None, "ik_rejections": len(rejected),
+            "ik_errors": rejected[:3]}
 
 
 def _worker(args) -> list[dict]:
@@ -79,7 +125,12 @@ def _worker(args) -> list[dict]:
     from ..model.policy import XWAMPolicy
     policy = load_for_mode(XWAMPolicy.from_pretrained(checkpoint), cl.mode)
     env = SimEnv(sim_cfg, seed=seeds[0])
-    rows = [run_episode(env, policy, s, cl) for s in seeds]
+    ik = panda_ik_for(env) if sim_cfg.control == "joint" else None
+    rows = []
+    for s in seeds:
+        rows.append(run_episode(env, policy, s, cl, ik))
+        print(f"[sim-eval] {cl.control} seed {s}: {'success' if rows[-1]['success'] else 'failure'} "
+              f"after {rows[-1]['length']} steps", file=sys.stderr, flush=True)  # progress of long runs
     env.close()
     return rows
 
@@ -93,7 +144,9 @@ def load_for_mode(policy, mode: str):
 def evaluate(checkpoint, cl: ClosedLoopConfig, sim_cfg: SimConfig | None = None) -> dict:
     """Success rate, episode length and action latency over ``cl.episodes`` seeded episodes."""
     cl.validate()
-    sim_cfg = sim_cfg or SimConfig(horizon=cl.horizon)
+    sim_cfg = sim_cfg or SimConfig(horizon=cl.horizon, control=cl.control)
+    if sim_cfg.control != cl.control:
+        raise ValueError(f"ClosedLoopConfig.control {cl.control!r} but SimConfig.control {sim_cfg.control!r}")
     seeds = [cl.seed + e for e in range(cl.episodes)]
     threads = max(1, (os.cpu_count() or 2) // cl.workers)
     jobs = [(str(checkpoint), seeds[w::cl.workers], cl, sim_cfg, threads) for w in range(cl.workers)]
@@ -101,9 +154,12 @@ def evaluate(checkpoint, cl: ClosedLoopConfig, sim_cfg: SimConfig | None = None)
     rows = run_workers(_worker, jobs)
     rows.sort(key=lambda r: r["seed"])
     ok = [r for r in rows if r["success"]]
-    return {"mode": cl.mode, "episodes": len(rows), "success_rate": len(ok) / len(rows),
+    ik_s = [r["ik_mean_s"] for r in rows if r["ik_mean_s"] is not None]
+    return {"mode": cl.mode, "control": cl.control, "episodes": len(rows), "success_rate": len(ok) / len(rows),
             "mean_length_success": float(np.mean([r["length"] for r in ok])) if ok else None,
             "action_latency_s": float(np.mean([r["latency_mean"] for r in rows])),
+            "ik_chunk_s": float(np.mean(ik_s)) if ik_s else None,
+            "ik_rejections": int(sum(r["ik_rejections"] for r in rows)),
             "wall_s": time.perf_counter() - t, "rows": rows}
 
 
@@ -119,7 +175,8 @@ def eval_main(argv=None) -> int:
     from ..paths import resolve_checkpoint
     cl = ClosedLoopConfig(**{k: getattr(a, k) for k in ClosedLoopConfig.__dataclass_fields__})
     res = evaluate(resolve_checkpoint(a.checkpoint), cl)
-    print(f"[sim-eval] {res['mode']}: success {res['success_rate']:.0%} over {res['episodes']} episodes, "
+    print(f"[sim-eval] {res['mode']} / {res['control']}: success {res['success_rate']:.0%} over {res['episodes']} "
+          f"episodes, "
           f"mean length {res['mean_length_success']}, action latency {res['action_latency_s'] * 1e3:.0f} ms")
     if a.json:
         with open(a.json, "w") as fh:

@@ -1,8 +1,11 @@
 """robosuite's Panda manipulation tasks as an X-WAM robot: three RGB-D cameras, Cartesian pose targets, no ROS.
 
-The arm runs robosuite's operational-space controller in *absolute* mode with world-frame targets, so it behaves
-like a real arm under a Cartesian impedance controller: a target pose in, the measured pose out. Everything is in
-the world frame (robosuite's Lift/Stack tables are axis-aligned with it); ``base_frame`` names it for ROS.
+``control="cartesian"``: the arm runs robosuite's operational-space controller in *absolute* mode with world-frame
+targets, so it behaves like a real arm under a Cartesian impedance controller: a target pose in, the measured pose
+out. ``control="joint"``: robosuite's joint-position controller in absolute mode, as a joint_trajectory_controller
+with a position interface: the seven Panda joint positions in (plus the gripper command), the joints and the pose
+out. Everything is in the world frame (robosuite's Lift/Stack tables are axis-aligned with it); ``base_frame`` names
+it for ROS.
 
 Rendering on a CPU is dominated by triangle count, MSAA and the reflection pass (measured in docs/simulation.md),
 so by default the arm is drawn with its collision meshes and those passes are off: ~25 ms per step for three
@@ -33,8 +36,14 @@ class SimConfig:
     render: str = "lowpoly"  # "lowpoly" | "fast" | "default"
     sideview_pull: float = 0.6  # move the side camera to this fraction of its distance to the table centre
     instruction: str = ""  # "" = the task's default instruction
+    control: str = "cartesian"  # "cartesian" (OSC pose targets) | "joint" (joint-position targets)
+    joint_kp: float = 150.0  # joint-position gain (1/s^2 through the mass matrix); the OSC's kp is 150 too
 
     def validate(self) -> "SimConfig":
+        if self.control not in ("cartesian", "joint"):
+            raise ValueError(f"SimConfig.control must be cartesian or joint, got {self.control!r}")
+        if not 0 < self.joint_kp <= 300:  # robosuite's kp_limits
+            raise ValueError(f"SimConfig.joint_kp must be in (0, 300], got {self.joint_kp}")
         if self.task not in INSTRUCTIONS:
             raise ValueError(f"SimConfig.task: {self.task!r} is not one of {sorted(INSTRUCTIONS)}")
         if len(self.cameras) != len(self.view_names) or not self.cameras:
@@ -122,8 +131,17 @@ def gripper_state(finger_qpos: np.ndarray) -> float:
     return float(np.clip(1.0 - 2.0 * width / GRIP_OPEN_WIDTH, -1.0, 1.0))
 
 
+def joint_controller_config(kp: float) -> dict:
+    """robosuite's JOINT_POSITION part controller taking absolute joint positions (rad), critically damped."""
+    return {"type": "JOINT_POSITION", "input_type": "absolute", "input_max": 1, "input_min": -1,
+            "output_max": 0.05, "output_min": -0.05, "kp": kp, "damping_ratio": 1, "impedance_mode": "fixed",
+            "kp_limits": [0, 300], "damping_ratio_limits": [0, 10], "qpos_limits": None, "interpolation": None,
+            "ramp_ratio": 0.2, "gripper": {"type": "GRIP"}}
+
+
 class SimEnv:
-    """A seeded robosuite task stepped with absolute EE targets [x, y, z, rotvec(3), grip in [-1, 1]]."""
+    """A seeded robosuite task stepped with absolute targets: [x, y, z, rotvec(3), grip] (control="cartesian") or
+    [q1 .. q7, grip] (control="joint"); grip in [-1 open, +1 closed]."""
 
     def __init__(self, cfg: SimConfig | None = None, seed: int = 0):
         self.cfg = (cfg or SimConfig()).validate()
@@ -137,8 +155,11 @@ class SimEnv:
         _install_render_patch()
         _RENDER["mode"] = self.cfg.render
         ctrl = load_composite_controller_config(robot="Panda")
-        arm = ctrl["body_parts"]["right"]
-        arm["input_type"], arm["input_ref_frame"] = "absolute", "world"
+        if self.cfg.control == "joint":
+            ctrl["body_parts"]["right"] = joint_controller_config(self.cfg.joint_kp)
+        else:
+            arm = ctrl["body_parts"]["right"]
+            arm["input_type"], arm["input_ref_frame"] = "absolute", "world"
         kw = {}
         if self.cfg.task == "Lift":  # wider placement than the default +-3 cm needs our own sampler
             p = self.cfg.placement
@@ -177,12 +198,18 @@ class SimEnv:
         self.t = 0
         return self.frame()
 
+    @property
+    def target_size(self) -> int:
+        return 8 if self.cfg.control == "joint" else 7
+
     def step(self, target: np.ndarray) -> SimFrame:
         target = np.asarray(target, np.float64)
-        if target.shape != (7,) or not np.all(np.isfinite(target)):
-            raise ValueError(f"EE target must be 7 finite numbers (xyz, rotvec, grip), got {target}")
+        if target.shape != (self.target_size,) or not np.all(np.isfinite(target)):
+            what = "7 joints, grip" if self.cfg.control == "joint" else "xyz, rotvec, grip"
+            raise ValueError(f"{self.cfg.control} target must be {self.target_size} finite numbers ({what}), "
+                             f"got {target}")
         action = target.copy()
-        action[6] = np.clip(action[6], -1, 1)
+        action[-1] = np.clip(action[-1], -1, 1)
         self._obs, *_ = self.env.step(action)
         self.t += 1
         return self.frame()
@@ -191,7 +218,24 @@ class SimEnv:
         """The target that keeps the arm where it is, with the gripper as it is."""
         from scipy.spatial.transform import Rotation
         s = self.state()
-        return np.concatenate([s[:3], Rotation.from_quat(s[[4, 5, 6, 3]]).as_rotvec(), [np.sign(s[7]) or -1.0]])
+        grip = [np.sign(s[7]) or -1.0]
+        if self.cfg.control == "joint":
+            return np.concatenate([self.joint_positions(), grip])
+        return np.concatenate([s[:3], Rotation.from_quat(s[[4, 5, 6, 3]]).as_rotvec(), grip])
+
+    def joint_positions(self) -> np.ndarray:
+        """The seven arm joints (rad), robosuite's robot0_joint1..7 = the URDF's panda_joint1..7."""
+        return np.asarray(self._obs["robot0_joint_pos"], np.float64).copy()
+
+    def finger_positions(self) -> np.ndarray:
+        """The two finger joints (m): robosuite's signs, left finger +, right finger -; the URDF's are both +."""
+        return np.asarray(self._obs["robot0_gripper_qpos"], np.float64).copy()
+
+    def base_pose(self) -> np.ndarray:
+        """World -> the arm's base (the URDF's panda_link0) as [x, y, z, qw, qx, qy, qz]."""
+        d = self.env.sim.data._data
+        bid = self.env.sim.model._model.body("robot0_base").id
+        return np.concatenate([d.xpos[bid], d.xquat[bid]]).astype(np.float64)
 
     @property
     def done(self) -> bool:

@@ -1,4 +1,4 @@
-"""Training clips in the layout the trainer consumes, and a procedural source of them.
+"""Training clips from the built-in procedural scene.
 
 A clip is what one X-WAM training sample needs: ``num_frames`` multi-view RGB-D frames (frame 0 = the current
 observation), the ``num_actions`` actions between them (``action_num`` per frame interval), one state per frame, the
@@ -8,24 +8,12 @@ bag datasets (issue 4) provide clips in the same layout.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from transforms3d.quaternions import mat2quat
 
+from ..data.clips import Clip  # noqa: F401  (re-exported: the trainer's sample type)
 from ..sim.procedural import HOME, CameraRig, default_boxes, fk
-
-
-@dataclass
-class Clip:
-    rgb: np.ndarray  # [V, F, H, W, 3] uint8
-    depth: np.ndarray  # [V, F, H, W] float32 metres
-    actions: np.ndarray  # [K, A] physical (EE deltas: dxyz, axis-angle, gripper)
-    states: np.ndarray  # [F, S] physical (xyz, quat wxyz, gripper)
-    instruction: str
-    action_mask: np.ndarray  # [A] 1 = valid dim
-    state_mask: np.ndarray  # [S]
 
 
 def ee_state_of(q: np.ndarray) -> np.ndarray:

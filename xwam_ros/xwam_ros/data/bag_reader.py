@@ -58,14 +58,14 @@ def deserialize(typestore, raw, typename: str):
 
 def bag_topics(path) -> dict:
     """topic -> message type of a bag."""
-    r = _reader(path)
+    r = open_reader(path)
     try:
         return {c.topic: c.msgtype for c in r.connections}
     finally:
         r.close()
 
 
-def _reader(path):
+def open_reader(path):
     from rosbags.highlevel import AnyReader
 
     p = Path(path)
@@ -85,7 +85,7 @@ def iter_messages(path, topics, required=()):
     Missing required topics raise BagError listing what the bag has; a message that cannot be deserialised (unknown
     type, corrupt chunk) raises BagError naming the topic and time, after everything before it was yielded.
     """
-    r = _reader(path)
+    r = open_reader(path)
     try:
         have = {c.topic: c for c in r.connections}
         missing = [t for t in required if t not in have]
