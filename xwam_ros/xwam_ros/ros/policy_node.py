@@ -341,10 +341,10 @@ class PolicyNode(Node):
         if self.cfg.publish_observed_cloud:
             self._publish_observed(built, obs_t, calib)
         self._publish_chunk(res, obs_t, t2 - t1)  # informational (raw model output), also in dry run
-        try:
-            self._gate(obs_t, infer_s)  # slow or stale chunks stop here, before anything toward the robot
+        self._gate(obs_t, infer_s)  # slow or stale chunks stop here, before anything toward the robot (and are
+        try:  # not imagined either: a stale future is worth nothing and would only take CPU from the next chunk)
             self._command(res, state, joints, obs_t, infer_s)
-        finally:  # the command goes out first; imagination (informational) follows in its own thread
+        finally:  # the command goes out first; imagination (informational, also of IK failures) follows in its thread
             self.imagination.offer(res, built, obs_t, calib)
         self._succeeded()
         t3 = self._now()
