@@ -52,10 +52,10 @@ def bench(preset, reps):
     rng = np.random.default_rng(0)
     obs = Observation(rng.integers(0, 255, (cfg.num_views, cfg.height, cfg.width, 3), dtype=np.uint8),
                       np.zeros(cfg.proprio_dim, np.float32), "pick up the cube")
-    t_policy = timed(lambda: policy.policy(obs), reps)
+    t_policy = timed(lambda: policy.predict_action_chunk(obs), reps)
     sync = XWAMPolicy(policy.transformer, policy.codec, policy.text_encoder, policy.normalizer,
                       cfg.replace(action_steps=50))
-    t_sync = timed(lambda: sync.policy(obs, depth_every_call=True), max(1, reps // 2))
+    t_sync = timed(lambda: sync.predict_action_chunk(obs, depth_every_call=True), max(1, reps // 2))
     c0, cd = call_cost(policy, False, reps * 3), call_cost(policy, True, reps * 3)
     depth_cost = cd / c0 - 1
     ratio = t_sync / t_policy

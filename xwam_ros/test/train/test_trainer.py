@@ -39,8 +39,8 @@ def test_tiny_model_overfits_one_clip_and_the_policy_path_reproduces_its_actions
     target = norm(clip.actions)[:, :7]
     untrained = XWAMPolicy.from_config(policy.config, seed=5, normalizer=policy.normalizer)
     for seed in (0, 1):
-        err = np.abs(norm(policy.policy(obs, seed=seed).actions)[:, :7] - target).mean()
-        base = np.abs(norm(untrained.policy(obs, seed=seed).actions)[:, :7] - target).mean()
+        err = np.abs(norm(policy.predict_action_chunk(obs, seed=seed).actions)[:, :7] - target).mean()
+        base = np.abs(norm(untrained.predict_action_chunk(obs, seed=seed).actions)[:, :7] - target).mean()
         assert err < 0.2 and err < base / 3, (err, base)
 
 

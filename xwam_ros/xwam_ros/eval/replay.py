@@ -175,7 +175,7 @@ class PolicyPredictor:
         self.policy, self.setup, self.imagine, self.seed, self.n = policy, setup, imagine, seed, 0
 
     def __call__(self, step: Step) -> Prediction:
-        res = self.policy.policy(step.built.obs, seed=self.seed + self.n)
+        res = self.policy.predict_action_chunk(step.built.obs, seed=self.seed + self.n)
         self.n += 1
         targets, ee = decode_targets(res.actions, self.policy.config.action_space, step.state, step.joints,
                                      self.setup.ik, self.policy.config.gripper_action)

@@ -1,6 +1,6 @@
 """XWAMPolicy: the façade the ROS node, the bag evaluator, the simulator loop and the trainer's validation call.
 
-One query = one index-aligned denoising run (see schedule.py). ``policy()`` stops after ``action_steps`` calls with
+One query = one index-aligned denoising run (see schedule.py). ``predict_action_chunk()`` stops after ``action_steps`` calls with
 the depth branch off and returns the denormalised action chunk and predicted states; the video is left half-denoised
 in an opaque resumable state. ``continue_imagination()`` runs the remaining calls from that state -- with the depth
 branch only on the last call, which is exact because the main branch never reads depth tokens and only the last
@@ -85,9 +85,10 @@ class XWAMPolicy:
         from .transformer import XWAMTransformer
         from .vae import LatentCodec
 
-        torch.manual_seed(seed)
         config.validate()
-        net = XWAMTransformer(config)
+        with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the caller's global RNG
+            torch.manual_seed(seed)
+            net = XWAMTransformer(config)
         codec = LatentCodec.tiny(config, seed=seed)
         text = TinyTextEncoder.for_config(config, seed=seed)
         norm = normalizer or Normalizer.identity(config.action_dim, config.proprio_dim)
@@ -136,15 +137,17 @@ class XWAMPolicy:
         emb = self.text_encoder.encode([instruction]).to(self.device, self.dtype)
         return self.transformer.prepare_text(emb)
 
-    def _net(self, st: DenoiseState, r: _Resume, sv: float, sa: float, run_depth: bool):
+    def _net(self, st: DenoiseState, r: _Resume, t_video: int, t_action: int, run_depth: bool):
+        """One network call at integer timesteps (the official convention: the scheduler's int64 timesteps);
+        frame 0 and state 0 are clean conditions at timestep 0."""
         c = self.config
         video = st.video.clone()
         video[:, :, 0] = r.cond_latent[:, :, 0]
-        tv = torch.full((1, c.latent_frames), sv * 1000.0, device=self.device)
-        tv[:, 0] = 0.0
-        ta = torch.full((1, c.num_actions), sa * 1000.0, device=self.device)
-        tp = torch.full((1, c.num_states), sa * 1000.0, device=self.device)
-        tp[:, 0] = 0.0
+        tv = torch.full((1, c.latent_frames), int(t_video), dtype=torch.int64, device=self.device)
+        tv[:, 0] = 0
+        ta = torch.full((1, c.num_actions), int(t_action), dtype=torch.int64, device=self.device)
+        tp = torch.full((1, c.num_states), int(t_action), dtype=torch.int64, device=self.device)
+        tp[:, 0] = 0
         out = self.transformer(video, tv, None, st.actions, ta, st.states, tp, run_depth=run_depth,
                                text_cache=r.text_cache)
         if c.cfg_scale != 1.0 and r.uncond_cache is not None:
@@ -157,8 +160,7 @@ class XWAMPolicy:
         return out
 
     def _call(self, st: DenoiseState, r: _Resume, i: int, run_depth: bool):
-        sv, sa = self.schedule.sigmas_at(i)
-        out = self._net(st, r, sv, sa, run_depth)
+        out = self._net(st, r, *self.schedule.timesteps_at(i), run_depth)
         st.video = st.video_sched.step(out.video.float(), st.video_sched.timesteps[i], st.video.float()).prev_sample
         st.video = st.video.to(self.dtype)
         if i < self.config.action_steps:
@@ -171,7 +173,7 @@ class XWAMPolicy:
 
     # --- public API ------------------------------------------------------------------------------------------------
     @torch.inference_mode()
-    def policy(self, obs: Observation, seed: int = 0, depth_every_call: bool = False) -> PolicyResult:
+    def predict_action_chunk(self, obs: Observation, seed: int = 0, depth_every_call: bool = False) -> PolicyResult:
         """The action chunk after ``action_steps`` calls, without depth and without finishing the video.
 
         ``depth_every_call`` runs the depth branch on every call -- only to time the paper's synchronous baseline
@@ -205,23 +207,13 @@ class XWAMPolicy:
 
     @torch.inference_mode()
     def continue_imagination(self, result: PolicyResult) -> Imagination:
-        """Finish the video from where ``policy()`` stopped (the result is not modified) and decode RGB-D."""
+        """Finish the video from where ``predict_action_chunk()`` stopped (the result is not modified) and decode RGB-D."""
         c = self.config
-        if not isinstance(result.resume, _Resume):
-            raise ValueError("this PolicyResult carries no resumable state")
         t0 = time.perf_counter()
-        r = copy.copy(result.resume)
-        st = r.state.clone()
-        out = None
-        for i in range(st.calls_done, c.video_steps):
-            out = self._call(st, r, i, run_depth=(i == c.video_steps - 1))
-        if out is None:  # action_steps == video_steps: the last call already happened without depth
-            out = self._net(st, r, *self.schedule.sigmas_at(c.video_steps - 1), run_depth=True)
+        video, depth_latent, st = self._finish(result)
         t1 = time.perf_counter()
-        video = st.video.clone()
-        video[:, :, 0] = r.cond_latent[:, :, 0]
         rgb = self.codec.decode(video.float())[0]  # [V, 3, F, H, W]
-        inv = self.codec.decode(out.depth.float())[0].mean(dim=1)  # pseudo-RGB inverse depth -> [V, F, H, W]
+        inv = self.codec.decode(depth_latent.float())[0].mean(dim=1)  # pseudo-RGB inverse depth -> [V, F, H, W]
         t2 = time.perf_counter()
         rgb_u8 = ((rgb.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 4, 1).cpu().numpy()
         depth = inverse_depth_to_metric(inv.cpu().numpy(), c.depth_near, c.depth_far)
@@ -230,9 +222,31 @@ class XWAMPolicy:
         timings = {"denoise": t1 - t0, "decode": t2 - t1}
         return Imagination(rgb_u8, depth, acts, sts, result.latency + (t2 - t0), c.video_steps, timings)
 
+    @torch.inference_mode()
+    def denoise_video(self, result: PolicyResult) -> tuple[torch.Tensor, torch.Tensor]:
+        """The remaining calls from where ``predict_action_chunk()`` stopped, without decoding: (video latent
+        [1, C, T, V, h, w] with frame 0 the condition, depth latent of the last call). The result is not modified."""
+        video, depth, _ = self._finish(result)
+        return video, depth
+
+    def _finish(self, result: PolicyResult):
+        c = self.config
+        if not isinstance(result.resume, _Resume):
+            raise ValueError("this PolicyResult carries no resumable state")
+        r = copy.copy(result.resume)
+        st = r.state.clone()
+        out = None
+        for i in range(st.calls_done, c.video_steps):
+            out = self._call(st, r, i, run_depth=(i == c.video_steps - 1))
+        if out is None:  # action_steps == video_steps: the last call already happened without depth
+            out = self._net(st, r, *self.schedule.timesteps_at(c.video_steps - 1), run_depth=True)
+        video = st.video.clone()
+        video[:, :, 0] = r.cond_latent[:, :, 0]
+        return video, out.depth, st
+
     def imagine(self, obs: Observation, seed: int = 0) -> Imagination:
         """All ``video_steps`` calls (actions finish after ``action_steps``), depth, decoded RGB-D."""
-        res = self.policy(obs, seed)
+        res = self.predict_action_chunk(obs, seed)
         imag = self.continue_imagination(res)
         imag.states[0] = obs.state
         return imag

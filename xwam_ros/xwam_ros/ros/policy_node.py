@@ -123,7 +123,7 @@ class PolicyNode(Node):
         t0 = time.perf_counter()
         obs = Observation(np.zeros((mc.num_views, mc.height, mc.width, 3), np.uint8),
                           np.zeros(mc.proprio_dim, np.float32), self.instruction)
-        res = self.policy.policy(obs)
+        res = self.policy.predict_action_chunk(obs)
         if self.cfg.imagine:
             self.policy.continue_imagination(res)
         self.get_logger().info(f"warm-up query took {time.perf_counter() - t0:.2f} s")
@@ -242,7 +242,7 @@ class PolicyNode(Node):
             self.get_logger().warning(f"dropped observation: {stale}", throttle_duration_sec=5.0)
             return
         t1 = self._now()
-        res = self.policy.policy(built.obs, seed=self.cfg.seed + self._query)
+        res = self.policy.predict_action_chunk(built.obs, seed=self.cfg.seed + self._query)
         self._query += 1
         t2 = self._now()
         self.counters["queries"] += 1

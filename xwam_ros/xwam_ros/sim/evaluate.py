@@ -57,7 +57,7 @@ def run_episode(env: SimEnv, policy, seed: int, cl: ClosedLoopConfig) -> dict:
     cfg = policy.config
     latencies, queries = [], 0
     while not frame.success and env.t < cl.horizon:
-        res = policy.policy(observation(frame, cfg, env.instruction), seed=seed * 1000 + queries,
+        res = policy.predict_action_chunk(observation(frame, cfg, env.instruction), seed=seed * 1000 + queries,
                             depth_every_call=cl.mode == "sync")
         queries += 1
         latencies.append(res.latency)
