@@ -24,7 +24,7 @@ def setup():
     g = torch.Generator().manual_seed(1)
     shape_v = (B, cfg.latent_channels, cfg.latent_frames, cfg.num_views, cfg.latent_h, cfg.latent_w)
     batch = TrainBatch(torch.randn(shape_v, generator=g), torch.randn(B, cfg.num_actions, cfg.action_dim, generator=g),
-                       torch.randn(B, cfg.num_states, cfg.proprio_dim, generator=g),
+                       torch.randn(B, cfg.num_states, cfg.state_dim, generator=g),
                        torch.randn(B, cfg.text_len, cfg.text_dim, generator=g),
                        depth_latents=torch.randn(shape_v, generator=g))
     noise = (torch.randn(shape_v, generator=g), torch.randn(batch.actions.shape, generator=g),
@@ -111,7 +111,7 @@ def test_each_term_is_the_masked_mean_the_paper_gives(setup):
     cfg, net, batch, noise, ts = setup
     a_mask = torch.ones(B, cfg.action_dim)
     a_mask[2, -3:] = 0  # single-arm sample: padded dims
-    s_mask = torch.ones(B, cfg.proprio_dim)
+    s_mask = torch.ones(B, cfg.state_dim)
     s_mask[1, :2] = 0
     mb = TrainBatch(batch.video_latents, batch.actions, batch.states, batch.text_embeds, a_mask, s_mask,
                     batch.depth_latents)
@@ -130,7 +130,7 @@ def test_each_term_is_the_masked_mean_the_paper_gives(setup):
         for d in range(cfg.action_dim):
             if a_mask[b, d]:
                 vals_a.append((out.actions[b, :, d] - (eps_a[b, :, d] - batch.actions[b, :, d])) ** 2)
-        for d in range(cfg.proprio_dim):
+        for d in range(cfg.state_dim):
             if s_mask[b, d]:
                 vals_s.append((out.states[b, 1:, d] - (eps_s[b, 1:, d] - batch.states[b, 1:, d])) ** 2)
     want_a, want_s = torch.cat(vals_a).mean(), torch.cat(vals_s).mean()

@@ -81,7 +81,7 @@ class _FixedText:
 def _policy(fx, **changes):
     cfg, net, d = fx
     cfg = cfg.replace(**changes)
-    norm = Normalizer.identity(cfg.action_dim, cfg.proprio_dim)  # the official loop ran on normalised values
+    norm = Normalizer.identity(cfg.action_dim, cfg.state_dim)  # the official loop ran on normalised values
     p = XWAMPolicy(net, _FixedCodec(d["gen.frame0_latent"]), _FixedText(d["gen.text"], d["gen.null_text"]), norm, cfg)
     obs = Observation(np.zeros((cfg.num_views, cfg.height, cfg.width, 3), np.uint8), d["gen.state"][0].numpy(),
                       "instr")
@@ -94,7 +94,7 @@ def test_our_noise_draw_is_the_official_one(fx):
     shape_v = (1, cfg.latent_channels, cfg.latent_frames, cfg.num_views, cfg.latent_h, cfg.latent_w)
     assert torch.equal(torch.randn(shape_v, generator=g), d["gen.noise_video"])
     assert torch.equal(torch.randn((1, cfg.num_actions, cfg.action_dim), generator=g), d["gen.noise_actions"])
-    assert torch.equal(torch.randn((1, cfg.num_states, cfg.proprio_dim), generator=g), d["gen.noise_states"])
+    assert torch.equal(torch.randn((1, cfg.num_states, cfg.state_dim), generator=g), d["gen.noise_states"])
 
 
 def test_action_chunk_matches_official_generate_early_stop(fx):

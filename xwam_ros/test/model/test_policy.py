@@ -16,7 +16,7 @@ def policy():
 def _obs(cfg, seed=0):
     rng = np.random.default_rng(seed)
     return Observation(rng.integers(0, 255, (cfg.num_views, cfg.height, cfg.width, 3), dtype=np.uint8),
-                       rng.normal(size=cfg.proprio_dim).astype(np.float32), "lift the red cube")
+                       rng.normal(size=cfg.state_dim).astype(np.float32), "lift the red cube")
 
 
 def test_seeded_and_deterministic(policy):
@@ -49,8 +49,8 @@ def test_synchronous_timing_path_gives_the_same_actions(policy):
 def test_denormalised_outputs_and_save_load(policy, tmp_path):
     cfg = policy.config
     # same state statistics as the identity normaliser (so the model input is unchanged), actions scaled by 0.5
-    norm = Normalizer(-np.full(cfg.action_dim, 0.5), np.full(cfg.action_dim, 0.5), -np.ones(cfg.proprio_dim),
-                      np.ones(cfg.proprio_dim))
+    norm = Normalizer(-np.full(cfg.action_dim, 0.5), np.full(cfg.action_dim, 0.5), -np.ones(cfg.state_dim),
+                      np.ones(cfg.state_dim))
     p = XWAMPolicy(policy.transformer, policy.codec, policy.text_encoder, norm, cfg)
     obs = _obs(cfg)
     r = p.predict_action_chunk(obs, seed=0)
@@ -66,7 +66,7 @@ def test_bad_observations(policy):
     with pytest.raises(ValueError, match="rgb"):
         policy.predict_action_chunk(Observation(obs.rgb[:, :10], obs.state, ""))
     with pytest.raises(ValueError, match="state"):
-        policy.predict_action_chunk(Observation(obs.rgb, np.full(cfg.proprio_dim, np.nan, np.float32), ""))
+        policy.predict_action_chunk(Observation(obs.rgb, np.full(cfg.state_dim, np.nan, np.float32), ""))
 
 
 def test_from_config_is_seeded_without_touching_the_global_rng():

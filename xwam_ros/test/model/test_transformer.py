@@ -21,7 +21,7 @@ def _inputs(c, b=2, seed=0, text_len=5):
     tv[:, 0] = 0
     return (v, tv, torch.randn(b, text_len, c.text_dim, generator=g),
             torch.randn(b, c.num_actions, c.action_dim, generator=g), torch.rand(b, c.num_actions, generator=g) * 1000,
-            torch.randn(b, c.num_states, c.proprio_dim, generator=g), torch.rand(b, c.num_states, generator=g) * 1000)
+            torch.randn(b, c.num_states, c.state_dim, generator=g), torch.rand(b, c.num_states, generator=g) * 1000)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_block_matches_diffusers_wan_block_with_per_token_modulation(tiny):
     ref = _to_diffusers_block(blk, cfg)
     g = torch.Generator().manual_seed(1)
     t, h, w = 2, 4, 6  # one view, a non-square grid so h/w mix-ups show
-    layout = SequenceLayout(t, 1, h, w, 0, 0, cfg.action_num)
+    layout = SequenceLayout(t, 1, h, w, 0, 0, cfg.actions_per_frame)
     x = torch.randn(2, layout.seq_len, cfg.dim, generator=g)
     e0 = torch.randn(2, layout.seq_len, 6, cfg.dim, generator=g) * 0.3
     text = torch.randn(2, 7, cfg.dim, generator=g)
@@ -94,7 +94,7 @@ def test_shapes_and_5b_token_count(tiny):
     assert out.video.shape == (2, c.latent_channels, c.latent_frames, c.num_views, c.latent_h, c.latent_w)
     assert out.depth.shape == out.video.shape
     assert out.actions.shape == (2, c.num_actions, c.action_dim)
-    assert out.states.shape == (2, c.num_states, c.proprio_dim)
+    assert out.states.shape == (2, c.num_states, c.state_dim)
     big = get_preset("xwam-5b")
     assert (big.tokens_per_view, big.num_video_tokens, big.seq_len) == (80, 720, 761)
 
@@ -296,7 +296,7 @@ def test_single_view_video_path_matches_diffusers_wan_model():
     lat = torch.randn(b, cfg.latent_channels, t, h, w, generator=g)
     tv = torch.tensor([[0.0, 640.0, 990.0], [0.0, 31.0, 500.0]])
     txt = torch.randn(b, 6, cfg.text_dim, generator=g)
-    none_a, none_s = torch.zeros(b, 0, cfg.action_dim), torch.zeros(b, 0, cfg.proprio_dim)
+    none_a, none_s = torch.zeros(b, 0, cfg.action_dim), torch.zeros(b, 0, cfg.state_dim)
     with torch.no_grad():
         ours = net(lat[:, :, :, None], tv, txt, none_a, torch.zeros(b, 0), none_s, torch.zeros(b, 0)).video[:, :, :, 0]
         per_token = tv.repeat_interleave((h // 2) * (w // 2), dim=1)

@@ -72,9 +72,9 @@ class XWAMPolicy:
         self.codec = codec.to(self.device).eval() if hasattr(codec, "to") else codec
         self.text_encoder = text_encoder.to(self.device).eval() if hasattr(text_encoder, "to") else text_encoder
         self.normalizer = normalizer
-        if normalizer.action_dim != config.action_dim or normalizer.state_dim != config.proprio_dim:
+        if normalizer.action_dim != config.action_dim or normalizer.state_dim != config.state_dim:
             raise ValueError(f"normalizer dims ({normalizer.action_dim}, {normalizer.state_dim}) do not match the "
-                             f"config (action_dim {config.action_dim}, proprio_dim {config.proprio_dim})")
+                             f"config (action_dim {config.action_dim}, state_dim {config.state_dim})")
         self.schedule = AsyncSchedule(config.video_steps, config.action_steps, config.shift)
 
     # --- construction ----------------------------------------------------------------------------------------------
@@ -91,7 +91,7 @@ class XWAMPolicy:
             net = XWAMTransformer(config)
         codec = LatentCodec.tiny(config, seed=seed)
         text = TinyTextEncoder.for_config(config, seed=seed)
-        norm = normalizer or Normalizer.identity(config.action_dim, config.proprio_dim)
+        norm = normalizer or Normalizer.identity(config.action_dim, config.state_dim)
         return cls(net, codec, text, norm, config, device=device)
 
     @classmethod
@@ -125,8 +125,8 @@ class XWAMPolicy:
         want = (c.num_views, c.height, c.width, 3)
         if obs.rgb.shape != want or obs.rgb.dtype != np.uint8:
             raise ValueError(f"observation rgb must be uint8 {want}, got {obs.rgb.dtype} {obs.rgb.shape}")
-        if obs.state.shape != (c.proprio_dim,) or not np.all(np.isfinite(obs.state)):
-            raise ValueError(f"observation state must be {c.proprio_dim} finite values, got {obs.state}")
+        if obs.state.shape != (c.state_dim,) or not np.all(np.isfinite(obs.state)):
+            raise ValueError(f"observation state must be {c.state_dim} finite values, got {obs.state}")
 
     def _encode_frame0(self, rgb: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(rgb).to(self.device).float().div(127.5).sub(1.0)  # [V,H,W,3] -> [-1, 1]
@@ -190,7 +190,7 @@ class XWAMPolicy:
         shape_v = (1, c.latent_channels, c.latent_frames, c.num_views, c.latent_h, c.latent_w)
         video = torch.randn(shape_v, generator=g).to(self.device, self.dtype)
         actions = torch.randn((1, c.num_actions, c.action_dim), generator=g).to(self.device, self.dtype)
-        states = torch.randn((1, c.num_states, c.proprio_dim), generator=g).to(self.device, self.dtype)
+        states = torch.randn((1, c.num_states, c.state_dim), generator=g).to(self.device, self.dtype)
         state0 = torch.from_numpy(self.normalizer.normalize_states(obs.state)).to(self.device, self.dtype)
         states[:, 0] = state0
         st = DenoiseState(video, actions, states, make_scheduler(c.video_steps, c.shift),

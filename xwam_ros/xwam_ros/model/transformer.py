@@ -111,7 +111,7 @@ class TextCache:
 class XWAMOutput:
     video: torch.Tensor  # velocity [B, C, T, V, h, w]
     actions: torch.Tensor  # velocity [B, Ta, action_dim]
-    states: torch.Tensor  # velocity [B, Tp, proprio_dim]
+    states: torch.Tensor  # velocity [B, Tp, state_dim]
     depth: torch.Tensor | None  # clean depth latent [B, C, T, V, h, w]
 
 
@@ -133,8 +133,8 @@ class XWAMTransformer(nn.Module):
         self.extra_heads = nn.ModuleList([Head(d, out, cfg.eps)])
         self.action_encoder = mlp(cfg.action_dim, d, d)
         self.action_decoder = mlp(d, d, cfg.action_dim)
-        self.proprio_encoder = mlp(cfg.proprio_dim, d, d)
-        self.proprio_decoder = mlp(d, d, cfg.proprio_dim)
+        self.proprio_encoder = mlp(cfg.state_dim, d, d)
+        self.proprio_decoder = mlp(d, d, cfg.state_dim)
         self.gradient_checkpointing = False
         self.init_new_parts()
         self.init_depth_branch_from_main()
@@ -222,7 +222,7 @@ class XWAMTransformer(nn.Module):
         b, _, t, _, h, w = video_latents.shape
         gh, gw = h // cfg.patch_size[1], w // cfg.patch_size[2]
         ta, tp = actions.shape[1], states.shape[1]
-        layout = SequenceLayout(t, cfg.num_views, gh, gw, ta, tp, cfg.action_num)
+        layout = SequenceLayout(t, cfg.num_views, gh, gw, ta, tp, cfg.actions_per_frame)
         nv = layout.num_video_tokens
         if text_cache is None:
             if text_embeds is None:

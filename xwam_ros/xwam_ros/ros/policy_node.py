@@ -122,7 +122,7 @@ class PolicyNode(Node):
         mc = self.policy.config
         t0 = time.perf_counter()
         obs = Observation(np.zeros((mc.num_views, mc.height, mc.width, 3), np.uint8),
-                          np.zeros(mc.proprio_dim, np.float32), self.instruction)
+                          np.zeros(mc.state_dim, np.float32), self.instruction)
         res = self.policy.predict_action_chunk(obs)
         if self.cfg.imagine:
             self.policy.continue_imagination(res)
@@ -234,7 +234,7 @@ class PolicyNode(Node):
         state, joints = self._state()
         mc = self.policy.config
         built = build_observation(synced, self._infos, state, self.instruction, [c.name for c in self.cfg.cameras],
-                                  self.model_hw, mc.proprio_dim, self.cfg.min_valid_depth)
+                                  self.model_hw, mc.state_dim, self.cfg.min_valid_depth)
         obs_t = built.stamp_ns * 1e-9
         stale = self.safety.check_stale(obs_t, self._now())
         if stale:  # normal when the worker was busy imagining: drop it, the next set is fresher
@@ -363,7 +363,7 @@ class PolicyNode(Node):
         t_model = time.perf_counter()
         self.latency["imagine_model"].append(t_model - t0)
         mc = self.policy.config
-        frame_dt = mc.action_num * self.dt
+        frame_dt = mc.actions_per_frame * self.dt
         Ks = [f.K for f in built.frames]
         ee_model = self.cfg.state_source == "ee_pose"
         clouds, rgb_msgs, depth_msgs = [], [], []

@@ -42,7 +42,7 @@ class ClosedLoopConfig:
 def observation(frame, cfg, instruction: str) -> Observation:
     hw = (cfg.height, cfg.width)
     rgb = np.stack([resize_rgbd(frame.rgb[v], None, frame.K[v], hw)[0] for v in cfg.view_names])
-    state = np.zeros(cfg.proprio_dim, np.float32)
+    state = np.zeros(cfg.state_dim, np.float32)
     state[: len(frame.state)] = frame.state
     return Observation(rgb=rgb, state=state, instruction=instruction)
 
