@@ -218,6 +218,23 @@ class XWAMTransformer(nn.Module):
 
     def forward(self, video_latents, video_timesteps, text_embeds, actions, action_timesteps, states,
                 state_timesteps, run_depth: bool = False, text_cache: TextCache | None = None) -> XWAMOutput:
+        """One network call on the joint (video, action, state) sequence.
+
+        Args:
+            video_latents: [B, C, T, V, h, w] noisy video latents (latent frame 0 = the clean current frame).
+            video_timesteps: [B] or [B, T] in [0, 1000] (sigma x 1000; frame 0 at 0). Integers at inference (the
+                scheduler's int64 timesteps), floats in training, as in the official code.
+            text_embeds: [B, L, text_dim] encoder output, or None when ``text_cache`` is given.
+            actions: [B, Ta, action_dim] noisy normalised actions; action_timesteps: [B] or [B, Ta].
+            states: [B, Tp, state_dim] noisy normalised states (state 0 = the current one, clean);
+                state_timesteps: [B] or [B, Tp] (state 0 at 0).
+            run_depth: also run the depth branch (the main-branch outputs are identical either way).
+            text_cache: from ``prepare_text`` (reused across calls for one instruction).
+
+        Returns:
+            XWAMOutput: velocities (noise - clean) for video, actions and states, float32; the clean depth latent
+            [B, C, T, V, h, w] when ``run_depth``, else None.
+        """
         cfg = self.cfg
         b, _, t, _, h, w = video_latents.shape
         gh, gw = h // cfg.patch_size[1], w // cfg.patch_size[2]
