@@ -54,3 +54,20 @@ def test_umt5_map_lands_on_transformers_encoder_keys():
     mapped = convert_wan_umt5_keys(official)
     assert sorted(set(mapped) - set(target))[:5] == [] and sorted(set(target) - set(mapped))[:5] == []
     assert _shapes(mapped) == _shapes(target)
+
+
+def test_umt5_map_is_semantically_right_on_the_official_encoder_output():
+    """Key sets cannot see a swap of same-shaped tensors (gate vs fc1); outputs can. A tiny official T5Encoder with
+    order-1 random weights (official_tiny_t5.safetensors) against transformers' UMT5EncoderModel with our map."""
+    from safetensors.torch import load_file
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    d = load_file(str(DATA / "official_tiny_t5.safetensors"))
+    original = {k[len("weights."):]: v for k, v in d.items() if k.startswith("weights.")}
+    model = UMT5EncoderModel(umt5_config_from_original(original, UMT5Config)).eval()
+    model.load_state_dict(convert_wan_umt5_keys(original), strict=True)
+    with torch.no_grad():
+        out = model(input_ids=d["ids"], attention_mask=d["mask"]).last_hidden_state
+    valid = d["mask"].bool()
+    # measured: bit-identical here (the same float32 ops); 1e-4 leaves room for other CPUs, on outputs of order 1
+    torch.testing.assert_close(out[valid], d["output"][valid], atol=1e-4, rtol=0)
