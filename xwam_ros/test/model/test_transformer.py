@@ -193,8 +193,10 @@ def test_text_cache_gives_identical_outputs(tiny):
         one = tiny.prepare_text(txt[:1])
         shared = tiny(v, tv, None, a, ta, s, ts, run_depth=True, text_cache=one)
         ref = tiny(v, tv, txt[:1].expand(2, -1, -1), a, ta, s, ts, run_depth=True)
+    # a batch-1 vs batch-2 text projection may take another GEMM path: measured 0 with 1 thread, 4.8e-7 with 2
+    # (outputs of order 1); 1e-5 leaves 20x.
     for name in ("video", "actions", "depth"):
-        torch.testing.assert_close(getattr(shared, name), getattr(ref, name), atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(getattr(shared, name), getattr(ref, name), atol=1e-5, rtol=1e-5)
 
 
 # --- names, dtypes, training -----------------------------------------------------------------------------------------
