@@ -74,11 +74,11 @@ def test_frame0_and_state0_outputs_and_noise_do_not_change_the_loss(setup):
     with torch.no_grad():
         def shift_frame1(out):
             v, s = out.video.clone(), out.states.clone()
-            v[:, :, 1] += 1.0
-            s[:, 1] += 1.0
+            v[:, :, 1] += 100.0  # large, so the rise (~100^2 x the share of frame 1 / state 1) does not depend on
+            s[:, 1] += 100.0  # the sign of the network's error there (seed-independent)
             return XWAMOutput(v, out.actions, s, out.depth)
         moved = _loss(Tamper(net, shift_frame1), batch, noise, ts)
-    assert moved["video"] > ref["video"] + 0.1 and moved["state"] > ref["state"] + 0.1
+    assert moved["video"] > ref["video"] + 100 and moved["state"] > ref["state"] + 100
 
 
 def test_clean_action_samples_give_zero_action_and_state_gradient(setup):
