@@ -36,7 +36,7 @@ def main():
             write_bag(bag, storage=storage, seconds=a.seconds, fps=30.0, size=(480, 640), render_once=True)
             t_write = time.perf_counter() - t
             t = time.perf_counter()
-            rep = replay_observations(bag, setup, (cfg.height, cfg.width), cfg.proprio_dim)
+            rep = replay_observations(bag, setup, (cfg.height, cfg.width), cfg.state_dim)
             t_replay = time.perf_counter() - t
             t = time.perf_counter()
             res = evaluate_bag(bag, setup, PolicyPredictor(policy, setup), tmp / f"out_{storage}", cfg, stride=10,

@@ -54,7 +54,7 @@ def call_time(policy, run_depth: bool, reps: int) -> float:
     c, net, dev, dt = policy.config, policy.transformer, policy.device, policy.dtype
     v = torch.randn(1, c.latent_channels, c.latent_frames, c.num_views, c.latent_h, c.latent_w, device=dev, dtype=dt)
     a = torch.randn(1, c.num_actions, c.action_dim, device=dev, dtype=dt)
-    s = torch.randn(1, c.num_states, c.proprio_dim, device=dev, dtype=dt)
+    s = torch.randn(1, c.num_states, c.state_dim, device=dev, dtype=dt)
     cache = net.prepare_text(torch.randn(1, c.text_len, c.text_dim, device=dev, dtype=dt))
     tv, ta, ts = (torch.full((1, n), 500.0, device=dev) for n in (c.latent_frames, c.num_actions, c.num_states))
     with torch.inference_mode():
@@ -75,7 +75,7 @@ def main() -> None:
     policy = XWAMPolicy.from_config(cfg, device=device)
     policy.transformer.to(dtype)  # the paper runs the transformer in bf16; VAE and text stay float32
     policy.dtype = dtype
-    obs = Observation(np.zeros((cfg.num_views, cfg.height, cfg.width, 3), np.uint8), np.zeros(cfg.proprio_dim,
+    obs = Observation(np.zeros((cfg.num_views, cfg.height, cfg.width, 3), np.uint8), np.zeros(cfg.state_dim,
                                                                                               np.float32), "lift")
     peak = a.peak_tflops or matmul_peak_tflops(device, dtype)
     fp = measure(a.preset)

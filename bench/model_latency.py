@@ -36,7 +36,7 @@ def _inputs(cfg, torch, b=1):
     tv[:, 0] = 0
     return (v, tv, torch.randn(b, cfg.text_len, cfg.text_dim, generator=g),
             torch.randn(b, cfg.num_actions, cfg.action_dim, generator=g), torch.full((b, cfg.num_actions), 500.0),
-            torch.randn(b, cfg.num_states, cfg.proprio_dim, generator=g), torch.full((b, cfg.num_states), 500.0))
+            torch.randn(b, cfg.num_states, cfg.state_dim, generator=g), torch.full((b, cfg.num_states), 500.0))
 
 
 def _time(fn, reps: int, warmup: int = 1) -> dict:

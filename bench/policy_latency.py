@@ -38,7 +38,7 @@ def call_cost(policy, run_depth, reps):
     c = policy.config
     net = policy.transformer
     v = torch.randn(1, c.latent_channels, c.latent_frames, c.num_views, c.latent_h, c.latent_w)
-    a, s = torch.randn(1, c.num_actions, c.action_dim), torch.randn(1, c.num_states, c.proprio_dim)
+    a, s = torch.randn(1, c.num_actions, c.action_dim), torch.randn(1, c.num_states, c.state_dim)
     tv, ta, ts = torch.full((1, c.latent_frames), 900.0), torch.full((1, c.num_actions), 500.0), \
         torch.full((1, c.num_states), 500.0)
     cache = net.prepare_text(torch.randn(1, 8, c.text_dim))
@@ -51,11 +51,11 @@ def bench(preset, reps):
     policy = XWAMPolicy.from_config(cfg, seed=0)
     rng = np.random.default_rng(0)
     obs = Observation(rng.integers(0, 255, (cfg.num_views, cfg.height, cfg.width, 3), dtype=np.uint8),
-                      np.zeros(cfg.proprio_dim, np.float32), "pick up the cube")
-    t_policy = timed(lambda: policy.policy(obs), reps)
+                      np.zeros(cfg.state_dim, np.float32), "pick up the cube")
+    t_policy = timed(lambda: policy.predict_action_chunk(obs), reps)
     sync = XWAMPolicy(policy.transformer, policy.codec, policy.text_encoder, policy.normalizer,
                       cfg.replace(action_steps=50))
-    t_sync = timed(lambda: sync.policy(obs, depth_every_call=True), max(1, reps // 2))
+    t_sync = timed(lambda: sync.predict_action_chunk(obs, depth_every_call=True), max(1, reps // 2))
     c0, cd = call_cost(policy, False, reps * 3), call_cost(policy, True, reps * 3)
     depth_cost = cd / c0 - 1
     ratio = t_sync / t_policy

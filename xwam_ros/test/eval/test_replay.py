@@ -45,7 +45,7 @@ class Oracle:
         times_s = np.array([s.t for s in self.rep.steps])
         rgb, depth = [], []
         for f in range(self.cfg.num_frames):
-            i = int(np.argmin(np.abs(times_s - (step.t + f * self.cfg.action_num * self.dt))))
+            i = int(np.argmin(np.abs(times_s - (step.t + f * self.cfg.actions_per_frame * self.dt))))
             rgb.append(self.rep.steps[i].built.obs.rgb)
             depth.append(self.rep.steps[i].built.obs.depth)
         rgb, depth = np.stack(rgb, 1), np.stack(depth, 1) * self.depth_scale
@@ -56,7 +56,7 @@ class Oracle:
 
 
 def test_rebuilds_every_frame_with_the_live_code(bag, setup, model_cfg):
-    rep = replay_observations(bag, setup, (model_cfg.height, model_cfg.width), model_cfg.proprio_dim)
+    rep = replay_observations(bag, setup, (model_cfg.height, model_cfg.width), model_cfg.state_dim)
     assert len(rep.steps) == 40 and rep.sync_stats["out_of_order"] == 0 and not rep.errors
     s = rep.steps[5]
     assert s.built.obs.rgb.shape == (3, 64, 64, 3) and np.isfinite(s.built.obs.depth).mean() > 0.5
@@ -64,7 +64,7 @@ def test_rebuilds_every_frame_with_the_live_code(bag, setup, model_cfg):
 
 
 def test_exact_prediction_gives_exact_metrics(bag, setup, model_cfg, tmp_path):
-    rep = replay_observations(bag, setup, (64, 64), model_cfg.proprio_dim)
+    rep = replay_observations(bag, setup, (64, 64), model_cfg.state_dim)
     res = evaluate_bag(bag, setup, Oracle(rep, model_cfg, 1 / setup.control_rate), tmp_path / "out", model_cfg,
                        stride=10, imagine=True, progress=False)
     s = res["summary"]
@@ -81,7 +81,7 @@ def test_exact_prediction_gives_exact_metrics(bag, setup, model_cfg, tmp_path):
 
 
 def test_metrics_move_the_right_way_under_corruption(bag, setup, model_cfg, tmp_path):
-    rep = replay_observations(bag, setup, (64, 64), model_cfg.proprio_dim)
+    rep = replay_observations(bag, setup, (64, 64), model_cfg.state_dim)
     dt = 1 / setup.control_rate
     run = lambda name, **kw: evaluate_bag(bag, setup, Oracle(rep, model_cfg, dt, **kw), tmp_path / name,  # noqa
                                           model_cfg, stride=20, imagine=True, progress=False)["summary"]
@@ -104,7 +104,7 @@ def test_end_to_end_with_the_tiny_policy(bag, setup, model_cfg, tmp_path):
 
 
 def test_bad_inputs(tmp_path, setup, model_cfg):
-    hw, sd = (64, 64), model_cfg.proprio_dim
+    hw, sd = (64, 64), model_cfg.state_dim
     with pytest.raises(BagError, match="no such bag"):
         replay_observations(tmp_path / "nope", setup, hw, sd)
     # a camera topic missing altogether
@@ -149,7 +149,7 @@ def test_truncated_bag_gives_error_or_partial(tmp_path, setup, model_cfg):
     data = f.read_bytes()
     f.write_bytes(data[: len(data) // 2])
     try:
-        rep = replay_observations(p, setup, (64, 64), model_cfg.proprio_dim)
+        rep = replay_observations(p, setup, (64, 64), model_cfg.state_dim)
     except BagError as exc:
         assert str(p) in str(exc)
     else:

@@ -8,7 +8,7 @@ from xwam_ros.model.config import XWAMConfig, get_preset
 def test_presets_validate_and_have_the_paper_sizes():
     big = get_preset("xwam-5b")
     assert (big.dim, big.num_layers, big.num_heads, big.ffn_dim, big.latent_channels) == (3072, 30, 24, 14336, 48)
-    assert (big.num_depth_layers, big.num_views, big.action_dim, big.proprio_dim) == (10, 3, 14, 16)
+    assert (big.num_depth_layers, big.num_views, big.action_dim, big.state_dim) == (10, 3, 14, 16)
     assert (big.num_actions, big.num_states, big.num_frames, big.height, big.width) == (32, 9, 9, 256, 320)
     assert (big.latent_frames, big.latent_h, big.latent_w, big.head_dim) == (3, 16, 20, 128)
     assert (big.text_dim, big.text_len) == (4096, 512)
@@ -61,3 +61,13 @@ def test_dict_roundtrip_is_json_and_rejects_unknown_fields():
     bad = {**d, "num_actions": 3}
     with pytest.raises(ValueError, match="num_actions"):
         XWAMConfig.from_dict(bad)
+
+
+def test_former_names_are_read_once_and_never_twice():
+    d = get_preset("tiny").to_dict()
+    d["proprio_dim"] = d.pop("state_dim")  # a checkpoint saved before the rename / the official config's names
+    d["action_num"] = d.pop("actions_per_frame")
+    cfg = XWAMConfig.from_dict(d)
+    assert (cfg.state_dim, cfg.actions_per_frame) == (get_preset("tiny").state_dim, 4)
+    with pytest.raises(ValueError, match="both 'proprio_dim' and its new name 'state_dim'"):
+        XWAMConfig.from_dict({**d, "state_dim": 3})

@@ -62,3 +62,29 @@ def test_synchronous_shares_sigma():
 def test_bad_kind():
     with pytest.raises(ValueError, match="sampler kind"):
         sample_timesteps("nope", 4)
+
+
+@pytest.mark.parametrize("beta", [(1.5, 1.0), (2.0, 3.0)])
+def test_draws_come_from_the_generator_only(beta):
+    """Same generator seed -> same draws, for Beta(a, 1) and general Beta(a, b); torch's global RNG untouched."""
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a = sample_timesteps("ans", 64, torch.Generator().manual_seed(5), beta=beta)
+    torch.manual_seed(999)  # a different global state must not matter
+    b = sample_timesteps("ans", 64, torch.Generator().manual_seed(5), beta=beta)
+    c = sample_timesteps("ans", 64, torch.Generator().manual_seed(6), beta=beta)
+    assert torch.equal(a.sigma_video, b.sigma_video) and torch.equal(a.clean_action, b.clean_action)
+    assert not torch.equal(a.sigma_video, c.sigma_video)
+    torch.manual_seed(123)
+    sample_timesteps("ans", 64, torch.Generator().manual_seed(5), beta=beta)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_general_beta_marginal():
+    g = torch.Generator().manual_seed(4)
+    ts = sample_timesteps("ans", N, g, p_clean=0.0, beta=(2.0, 3.0), shift=1.0)
+    t_a, t_v = ts.sigma_action.double().numpy(), ts.sigma_video.double().numpy()
+    b = (t_v - t_a) / (1 - t_a)
+    # Beta(2, 3): CDF 6x^2 - 8x^3 + 3x^4 (closed form), mean 0.4
+    assert _ks(b, lambda x: 6 * x ** 2 - 8 * x ** 3 + 3 * x ** 4) < 0.01
+    assert abs(b.mean() - 0.4) < 0.005

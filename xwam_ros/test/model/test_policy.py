@@ -16,12 +16,12 @@ def policy():
 def _obs(cfg, seed=0):
     rng = np.random.default_rng(seed)
     return Observation(rng.integers(0, 255, (cfg.num_views, cfg.height, cfg.width, 3), dtype=np.uint8),
-                       rng.normal(size=cfg.proprio_dim).astype(np.float32), "lift the red cube")
+                       rng.normal(size=cfg.state_dim).astype(np.float32), "lift the red cube")
 
 
 def test_seeded_and_deterministic(policy):
     obs = _obs(policy.config)
-    a, b, c = policy.policy(obs, seed=3), policy.policy(obs, seed=3), policy.policy(obs, seed=4)
+    a, b, c = policy.predict_action_chunk(obs, seed=3), policy.predict_action_chunk(obs, seed=3), policy.predict_action_chunk(obs, seed=4)
     assert np.array_equal(a.actions, b.actions) and not np.allclose(a.actions, c.actions)
     assert a.actions.shape == (32, policy.config.action_dim) and a.action_steps == 3
     assert np.array_equal(a.states[0], obs.state)  # state 0 is the given condition
@@ -29,7 +29,7 @@ def test_seeded_and_deterministic(policy):
 
 def test_continue_equals_imagine_and_leaves_the_result_reusable(policy):
     obs = _obs(policy.config)
-    res = policy.policy(obs, seed=1)
+    res = policy.predict_action_chunk(obs, seed=1)
     cont1 = policy.continue_imagination(res)
     cont2 = policy.continue_imagination(res)  # the policy result is not consumed
     full = policy.imagine(obs, seed=1)
@@ -43,27 +43,43 @@ def test_continue_equals_imagine_and_leaves_the_result_reusable(policy):
 
 def test_synchronous_timing_path_gives_the_same_actions(policy):
     obs = _obs(policy.config)
-    assert np.array_equal(policy.policy(obs, seed=2).actions, policy.policy(obs, seed=2, depth_every_call=True).actions)
+    assert np.array_equal(policy.predict_action_chunk(obs, seed=2).actions, policy.predict_action_chunk(obs, seed=2, depth_every_call=True).actions)
 
 
 def test_denormalised_outputs_and_save_load(policy, tmp_path):
     cfg = policy.config
     # same state statistics as the identity normaliser (so the model input is unchanged), actions scaled by 0.5
-    norm = Normalizer(-np.full(cfg.action_dim, 0.5), np.full(cfg.action_dim, 0.5), -np.ones(cfg.proprio_dim),
-                      np.ones(cfg.proprio_dim))
+    norm = Normalizer(-np.full(cfg.action_dim, 0.5), np.full(cfg.action_dim, 0.5), -np.ones(cfg.state_dim),
+                      np.ones(cfg.state_dim))
     p = XWAMPolicy(policy.transformer, policy.codec, policy.text_encoder, norm, cfg)
     obs = _obs(cfg)
-    r = p.policy(obs, seed=0)
-    assert np.allclose(r.actions, policy.policy(obs, seed=0).actions * 0.5, atol=1e-5)  # scale-only actions
+    r = p.predict_action_chunk(obs, seed=0)
+    assert np.allclose(r.actions, policy.predict_action_chunk(obs, seed=0).actions * 0.5, atol=1e-5)  # scale-only actions
     p.save_pretrained(tmp_path / "ck")
     q = XWAMPolicy.from_pretrained(tmp_path / "ck")
-    assert np.array_equal(q.policy(obs, seed=0).actions, r.actions)
+    assert np.array_equal(q.predict_action_chunk(obs, seed=0).actions, r.actions)
 
 
 def test_bad_observations(policy):
     cfg = policy.config
     obs = _obs(cfg)
     with pytest.raises(ValueError, match="rgb"):
-        policy.policy(Observation(obs.rgb[:, :10], obs.state, ""))
+        policy.predict_action_chunk(Observation(obs.rgb[:, :10], obs.state, ""))
     with pytest.raises(ValueError, match="state"):
-        policy.policy(Observation(obs.rgb, np.full(cfg.proprio_dim, np.nan, np.float32), ""))
+        policy.predict_action_chunk(Observation(obs.rgb, np.full(cfg.state_dim, np.nan, np.float32), ""))
+
+
+def test_from_config_is_seeded_without_touching_the_global_rng():
+    import torch
+
+    cfg = get_preset("tiny", action_steps=2, video_steps=2)
+    torch.manual_seed(42)
+    before = torch.get_rng_state()
+    a = XWAMPolicy.from_config(cfg, seed=3)
+    assert torch.equal(torch.get_rng_state(), before)
+    torch.manual_seed(7)  # another global state: the same seed still gives the same weights
+    b = XWAMPolicy.from_config(cfg, seed=3)
+    c = XWAMPolicy.from_config(cfg, seed=4)
+    sa, sb, sc = (p.transformer.state_dict() for p in (a, b, c))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not torch.equal(sa["blocks.0.self_attn.q.weight"], sc["blocks.0.self_attn.q.weight"])

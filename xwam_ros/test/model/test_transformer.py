@@ -21,7 +21,7 @@ def _inputs(c, b=2, seed=0, text_len=5):
     tv[:, 0] = 0
     return (v, tv, torch.randn(b, text_len, c.text_dim, generator=g),
             torch.randn(b, c.num_actions, c.action_dim, generator=g), torch.rand(b, c.num_actions, generator=g) * 1000,
-            torch.randn(b, c.num_states, c.proprio_dim, generator=g), torch.rand(b, c.num_states, generator=g) * 1000)
+            torch.randn(b, c.num_states, c.state_dim, generator=g), torch.rand(b, c.num_states, generator=g) * 1000)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_block_matches_diffusers_wan_block_with_per_token_modulation(tiny):
     ref = _to_diffusers_block(blk, cfg)
     g = torch.Generator().manual_seed(1)
     t, h, w = 2, 4, 6  # one view, a non-square grid so h/w mix-ups show
-    layout = SequenceLayout(t, 1, h, w, 0, 0, cfg.action_num)
+    layout = SequenceLayout(t, 1, h, w, 0, 0, cfg.actions_per_frame)
     x = torch.randn(2, layout.seq_len, cfg.dim, generator=g)
     e0 = torch.randn(2, layout.seq_len, 6, cfg.dim, generator=g) * 0.3
     text = torch.randn(2, 7, cfg.dim, generator=g)
@@ -84,6 +84,8 @@ def test_sinusoid_is_cos_then_sin_and_matches_diffusers_timesteps():
     assert emb.dtype == torch.float64
     from diffusers.models.embeddings import Timesteps
     ref = Timesteps(256, flip_sin_to_cos=True, downscale_freq_shift=0)(t)
+    # diffusers computes the angles in float32: |t| <= 1000 rounds the angle by up to ~6e-5 rad. Measured max 4.1e-5,
+    # identical with 1 and 2 threads and shifted seeds (it is IEEE rounding of the inputs, not a CPU kernel).
     torch.testing.assert_close(emb.float(), ref, atol=1e-4, rtol=0)
 
 
@@ -94,7 +96,7 @@ def test_shapes_and_5b_token_count(tiny):
     assert out.video.shape == (2, c.latent_channels, c.latent_frames, c.num_views, c.latent_h, c.latent_w)
     assert out.depth.shape == out.video.shape
     assert out.actions.shape == (2, c.num_actions, c.action_dim)
-    assert out.states.shape == (2, c.num_states, c.proprio_dim)
+    assert out.states.shape == (2, c.num_states, c.state_dim)
     big = get_preset("xwam-5b")
     assert (big.tokens_per_view, big.num_video_tokens, big.seq_len) == (80, 720, 761)
 
@@ -191,8 +193,10 @@ def test_text_cache_gives_identical_outputs(tiny):
         one = tiny.prepare_text(txt[:1])
         shared = tiny(v, tv, None, a, ta, s, ts, run_depth=True, text_cache=one)
         ref = tiny(v, tv, txt[:1].expand(2, -1, -1), a, ta, s, ts, run_depth=True)
+    # a batch-1 vs batch-2 text projection may take another GEMM path: measured 0 with 1 thread, 4.8e-7 with 2
+    # (outputs of order 1); 1e-5 leaves 20x.
     for name in ("video", "actions", "depth"):
-        torch.testing.assert_close(getattr(shared, name), getattr(ref, name), atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(getattr(shared, name), getattr(ref, name), atol=1e-5, rtol=1e-5)
 
 
 # --- names, dtypes, training -----------------------------------------------------------------------------------------
@@ -296,7 +300,7 @@ def test_single_view_video_path_matches_diffusers_wan_model():
     lat = torch.randn(b, cfg.latent_channels, t, h, w, generator=g)
     tv = torch.tensor([[0.0, 640.0, 990.0], [0.0, 31.0, 500.0]])
     txt = torch.randn(b, 6, cfg.text_dim, generator=g)
-    none_a, none_s = torch.zeros(b, 0, cfg.action_dim), torch.zeros(b, 0, cfg.proprio_dim)
+    none_a, none_s = torch.zeros(b, 0, cfg.action_dim), torch.zeros(b, 0, cfg.state_dim)
     with torch.no_grad():
         ours = net(lat[:, :, :, None], tv, txt, none_a, torch.zeros(b, 0), none_s, torch.zeros(b, 0)).video[:, :, :, 0]
         per_token = tv.repeat_interleave((h // 2) * (w // 2), dim=1)

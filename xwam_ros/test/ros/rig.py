@@ -173,9 +173,9 @@ class SlowedPolicy(XWAMPolicy):
     """The real policy behind a slow link (a busy GPU): chunks and/or imaginations take longer."""
     predict_delay = imagine_delay = 0.0
 
-    def policy(self, obs, **kw):
+    def predict_action_chunk(self, obs, **kw):
         time.sleep(self.predict_delay)
-        return super().policy(obs, **kw)
+        return super().predict_action_chunk(obs, **kw)
 
     def continue_imagination(self, res):
         time.sleep(self.imagine_delay)

@@ -130,7 +130,7 @@ def test_imagination_publishes_one_future_stamped_cloud_per_step(harness):
     cfg = h.node.policy.config
     assert h.feed_until(lambda: len(h.clouds) >= cfg.num_frames - 1, timeout=30)
     stamps = [c.header.stamp.sec + c.header.stamp.nanosec * 1e-9 for c in h.clouds[: cfg.num_frames - 1]]
-    assert np.allclose(np.diff(stamps), cfg.action_num * h.node.dt, atol=1e-6)  # future steps, 4 actions apart
+    assert np.allclose(np.diff(stamps), cfg.actions_per_frame * h.node.dt, atol=1e-6)  # future steps, 4 actions apart
     assert all(c.header.frame_id == "base_link" and c.point_step == 16 for c in h.clouds)
 
 

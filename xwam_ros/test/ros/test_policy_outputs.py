@@ -34,8 +34,8 @@ def gentle(policy):
     """The same random network with actions scaled down 1e4 times: chunks of a few millimetres, like a trained
     policy near its data (the raw random network asks for metres)."""
     cfg = policy.config
-    norm = Normalizer(-np.full(cfg.action_dim, 1e-4), np.full(cfg.action_dim, 1e-4), -np.ones(cfg.proprio_dim),
-                      np.ones(cfg.proprio_dim))
+    norm = Normalizer(-np.full(cfg.action_dim, 1e-4), np.full(cfg.action_dim, 1e-4), -np.ones(cfg.state_dim),
+                      np.ones(cfg.state_dim))
     return XWAMPolicy(policy.transformer, policy.codec, policy.text_encoder, norm, cfg)
 
 

@@ -1,6 +1,6 @@
 """Training clips cut from dataset episodes, in the layout the trainer consumes (``Clip``).
 
-A clip starting at step s holds frames s, s + n, ..., s + (F - 1) n (n = ``action_num``, the paper's frame_skip 4),
+A clip starting at step s holds frames s, s + n, ..., s + (F - 1) n (n = ``actions_per_frame``, the paper's frame_skip 4),
 the F states at those frames and the K = n (F - 1) actions from s. Past the end of an episode the last frame is
 repeated and the arm holds still, so the model also learns to stop once the task is done. Images are resized to
 the model size exactly as the live node resizes camera messages (``geometry/image.resize_rgbd``: area for colour,
@@ -48,15 +48,15 @@ class EpisodeClips(torch.utils.data.Dataset):
         if list(meta.view_names) != list(cfg.view_names):
             raise DatasetError(f"{root}: dataset views {list(meta.view_names)} differ from the model's "
                                f"{list(cfg.view_names)} (same names, same order)")
-        if len(meta.action_names) > cfg.action_dim or len(meta.state_names) > cfg.proprio_dim:
+        if len(meta.action_names) > cfg.action_dim or len(meta.state_names) > cfg.state_dim:
             raise DatasetError(f"{root}: {len(meta.action_names)} action / {len(meta.state_names)} state dims do "
-                               f"not fit the model's {cfg.action_dim} / {cfg.proprio_dim}")
-        self.stride = stride or cfg.action_num
+                               f"not fit the model's {cfg.action_dim} / {cfg.state_dim}")
+        self.stride = stride or cfg.actions_per_frame
         self.episode_ids = list(range(len(self.data))) if episodes is None else list(episodes)
         self.index = []  # (episode, start)
         for e in self.episode_ids:
             n = self._length(e)
-            self.index += [(e, s) for s in range(0, max(1, n - cfg.action_num), self.stride)]
+            self.index += [(e, s) for s in range(0, max(1, n - cfg.actions_per_frame), self.stride)]
         h = hashlib.sha1(f"{Path(root).resolve()}|{self.stride}|{self.episode_ids}".encode())
         for f in self.data.files:
             st = f.stat()
@@ -87,7 +87,7 @@ class EpisodeClips(torch.utils.data.Dataset):
 
 def cut_clip(ep: Episode, start: int, cfg, gripper_action: str = "absolute") -> Clip:
     T = ep.length
-    frames = np.minimum(start + np.arange(cfg.num_frames) * cfg.action_num, T - 1)
+    frames = np.minimum(start + np.arange(cfg.num_frames) * cfg.actions_per_frame, T - 1)
     hw = (cfg.height, cfg.width)
     rgb = np.empty((ep.rgb.shape[0], cfg.num_frames, *hw, 3), np.uint8)
     depth = np.empty((ep.rgb.shape[0], cfg.num_frames, *hw), np.float32)
@@ -100,11 +100,11 @@ def cut_clip(ep: Episode, start: int, cfg, gripper_action: str = "absolute") -> 
     A, S = ep.actions.shape[1], ep.states.shape[1]
     action_mask = np.zeros(cfg.action_dim, np.float32)
     action_mask[:A] = 1
-    state_mask = np.zeros(cfg.proprio_dim, np.float32)
+    state_mask = np.zeros(cfg.state_dim, np.float32)
     state_mask[:S] = 1
     return Clip(rgb, np.nan_to_num(depth, nan=cfg.depth_far),
                 np.pad(acts, ((0, 0), (0, cfg.action_dim - A))).astype(np.float32),
-                np.pad(ep.states[frames], ((0, 0), (0, cfg.proprio_dim - S))).astype(np.float32),
+                np.pad(ep.states[frames], ((0, 0), (0, cfg.state_dim - S))).astype(np.float32),
                 ep.instruction, action_mask, state_mask)
 
 

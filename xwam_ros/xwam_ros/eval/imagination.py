@@ -16,7 +16,7 @@ def clip_imagination_metrics(policy, ep, start: int, gripper_action: str, seed: 
     clip = cut_clip(ep, start, cfg, gripper_action)
     imag = policy.imagine(Observation(clip.rgb[:, 0], clip.states[0], clip.instruction), seed=seed)
     static = [v for v, k in enumerate(cfg.view_kinds) if k == "static"]
-    frames = np.minimum(start + np.arange(cfg.num_frames) * cfg.action_num, ep.length - 1)
+    frames = np.minimum(start + np.arange(cfg.num_frames) * cfg.actions_per_frame, ep.length - 1)
     Ks = [scale_intrinsics(ep.K[v], ep.rgb.shape[2:4], (cfg.height, cfg.width)) for v in range(cfg.num_views)]
     chamfers = []
     for f in range(1, cfg.num_frames):

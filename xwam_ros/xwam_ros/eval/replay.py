@@ -45,7 +45,7 @@ class PolicyPredictor:
         self.policy, self.setup, self.imagine, self.seed, self.n = policy, setup, imagine, seed, 0
 
     def __call__(self, step: Step) -> Prediction:
-        res = self.policy.policy(step.built.obs, seed=self.seed + self.n)
+        res = self.policy.predict_action_chunk(step.built.obs, seed=self.seed + self.n)
         self.n += 1
         targets, ee = decode_targets(res.actions, self.policy.config.action_space, step.state, step.joints,
                                      self.setup.ik, self.policy.config.gripper_action)
@@ -163,10 +163,10 @@ def evaluate_bag(bag, setup, predictor, out_dir, model_cfg, stride: int = 10, im
         raise BagError(f"output directory {out} is inside the input bag {bag}; refusing to write there")
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    rep = replay_observations(bag, setup, (model_cfg.height, model_cfg.width), model_cfg.proprio_dim)
+    rep = replay_observations(bag, setup, (model_cfg.height, model_cfg.width), model_cfg.state_dim)
     t_replay = time.perf_counter() - t0
     dt = 1.0 / setup.control_rate
-    frame_dt = model_cfg.action_num * dt
+    frame_dt = model_cfg.actions_per_frame * dt
     jq = np.asarray(rep.joint_q)
     scale = np.maximum(np.quantile(jq, 0.99, axis=0) - np.quantile(jq, 0.01, axis=0), 1e-6) if len(jq) else 1.0
     result = {"bag": str(bag), "observations": len(rep.steps), "replay_s": t_replay, "sync": rep.sync_stats,

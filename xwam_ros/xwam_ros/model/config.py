@@ -10,6 +10,10 @@ import dataclasses
 from dataclasses import dataclass, field
 
 
+# Former field names (also the official X-WAM config's names) -> ours; read by from_dict.
+LEGACY_NAMES = {"proprio_dim": "state_dim", "action_num": "actions_per_frame"}
+
+
 @dataclass
 class XWAMConfig:
     # transformer (Wan2.2-TI2V-5B: 3072 / 14336 / 24 / 30)
@@ -29,17 +33,17 @@ class XWAMConfig:
     view_names: tuple = ("robot0_agentview_left", "robot0_agentview_right", "robot0_eye_in_hand")
     view_kinds: tuple = ("static", "static", "wrist")
     action_dim: int = 14
-    proprio_dim: int = 16
-    action_num: int = 4  # actions per video frame (K / H)
+    state_dim: int = 16  # robot state vector (the checkpoints' proprio_encoder/decoder keys keep "proprio")
+    actions_per_frame: int = 4  # actions per video frame (K / H; the official config's action_num)
     num_frames: int = 9  # 1 conditioning + H future frames
-    num_actions: int = 32
+    num_actions: int = 32  # actions in one chunk (= actions_per_frame x (num_frames - 1))
     num_states: int = 9
     height: int = 256
     width: int = 320
     vae_stride: tuple = (4, 16, 16)
     # inference
-    action_steps: int = 10
-    video_steps: int = 50
+    action_steps: int = 10  # network calls until the action chunk is final (ANS)
+    video_steps: int = 50  # network calls until the video is final
     shift: float = 5.0
     cfg_scale: float = 1.0  # 1 = conditional only (the paper's setting)
     action_dt: float = 0.05  # seconds between consecutive actions (RoboCasa: 20 Hz)
@@ -63,8 +67,8 @@ class XWAMConfig:
 
     @property
     def video_fps(self) -> float:
-        """Frame rate of the predicted video: action_num actions per frame."""
-        return self.action_hz / self.action_num
+        """Frame rate of the predicted video: actions_per_frame actions per frame."""
+        return self.action_hz / self.actions_per_frame
 
     @property
     def head_dim(self) -> int:
@@ -104,7 +108,7 @@ class XWAMConfig:
             raise ValueError(f"XWAMConfig.{name}: {why}")
 
         for name in ("dim", "ffn_dim", "num_heads", "num_layers", "text_dim", "text_len", "freq_dim",
-                     "latent_channels", "action_dim", "proprio_dim", "action_num", "num_frames", "num_actions",
+                     "latent_channels", "action_dim", "state_dim", "actions_per_frame", "num_frames", "num_actions",
                      "num_states", "height", "width", "action_steps", "video_steps"):
             if int(getattr(self, name)) <= 0:
                 bad(name, f"must be positive, got {getattr(self, name)}")
@@ -138,8 +142,8 @@ class XWAMConfig:
                 bad(name, f"{size} must be a multiple of VAE stride x patch = {s * p}")
         if self.patch_size[0] != 1:
             bad("patch_size", "temporal patch must be 1 (one token row per latent frame)")
-        if self.num_actions != self.action_num * (self.num_frames - 1):
-            bad("num_actions", f"must equal action_num x (num_frames - 1) = {self.action_num * (self.num_frames - 1)}")
+        if self.num_actions != self.actions_per_frame * (self.num_frames - 1):
+            bad("num_actions", f"must equal actions_per_frame x (num_frames - 1) = {self.actions_per_frame * (self.num_frames - 1)}")
         if self.num_states != self.num_frames:
             bad("num_states", f"must equal num_frames ({self.num_frames}): one state per video frame")
         if self.action_steps > self.video_steps:
@@ -167,11 +171,16 @@ class XWAMConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "XWAMConfig":
+        d = dict(d)
+        for old, new in LEGACY_NAMES.items():  # checkpoints saved before the rename (and the official config names)
+            if old in d:
+                if new in d:
+                    raise ValueError(f"XWAMConfig: both {old!r} and its new name {new!r} given")
+                d[new] = d.pop(old)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ValueError(f"XWAMConfig: unknown fields {unknown}")
-        d = dict(d)
         for k in ("patch_size", "vae_stride", "view_names", "view_kinds"):
             if k in d:
                 d[k] = tuple(d[k])
@@ -186,9 +195,9 @@ def get_preset(name: str, **overrides) -> XWAMConfig:
     presets = {
         "xwam-5b": dict(),
         "mid": dict(dim=512, ffn_dim=1536, num_heads=8, num_layers=8, num_depth_layers=2, text_dim=256,
-                    text_len=32, latent_channels=16, height=128, width=160, action_dim=7, proprio_dim=8),
+                    text_len=32, latent_channels=16, height=128, width=160, action_dim=7, state_dim=8),
         "tiny": dict(dim=64, ffn_dim=128, num_heads=2, num_layers=4, num_depth_layers=2, text_dim=32, text_len=16,
-                     freq_dim=32, latent_channels=16, height=64, width=64, action_dim=7, proprio_dim=8,
+                     freq_dim=32, latent_channels=16, height=64, width=64, action_dim=7, state_dim=8,
                      view_names=("agentview", "sideview", "eye_in_hand"), view_kinds=("static", "static", "wrist"),
                      depth_near=0.1, depth_far=3.0),
     }

@@ -44,7 +44,7 @@ def _meta_inputs(cfg: XWAMConfig, batch: int = 1):
                 video_timesteps=torch.zeros(batch, cfg.latent_frames),
                 actions=torch.zeros(batch, cfg.num_actions, cfg.action_dim),
                 action_timesteps=torch.zeros(batch, cfg.num_actions),
-                states=torch.zeros(batch, cfg.num_states, cfg.proprio_dim),
+                states=torch.zeros(batch, cfg.num_states, cfg.state_dim),
                 state_timesteps=torch.zeros(batch, cfg.num_states))
 
 

@@ -33,13 +33,15 @@ class TimestepSample:
 
 
 def _beta(batch: int, a: float, b: float, generator: torch.Generator | None) -> torch.Tensor:
-    # torch.distributions cannot take a Generator; sample Beta from two Gammas via inverse-CDF-free route:
-    # for Beta(a, 1) the inverse CDF is u ** (1/a), exact and generator-friendly. General b falls back to Gammas.
-    u = torch.rand(batch, generator=generator, dtype=torch.float64)
+    """Beta(a, b) draws from ``generator`` only (torch.distributions.Beta cannot take a Generator).
+
+    Beta(a, 1) uses its inverse CDF u ** (1/a) (exact, one uniform per sample); general b uses X / (X + Y) with
+    X ~ Gamma(a), Y ~ Gamma(b) drawn by torch._standard_gamma, which takes the generator (as the official code's
+    sample_beta does)."""
     if b == 1.0:
-        return u ** (1.0 / a)
-    x = torch._standard_gamma(torch.full((batch,), a, dtype=torch.float64))
-    y = torch._standard_gamma(torch.full((batch,), b, dtype=torch.float64))
+        return torch.rand(batch, generator=generator, dtype=torch.float64) ** (1.0 / a)
+    x = torch._standard_gamma(torch.full((batch,), a, dtype=torch.float64), generator=generator)
+    y = torch._standard_gamma(torch.full((batch,), b, dtype=torch.float64), generator=generator)
     return x / (x + y)
 
 

@@ -1,6 +1,6 @@
 """XWAMPolicy: the façade the ROS node, the bag evaluator, the simulator loop and the trainer's validation call.
 
-One query = one index-aligned denoising run (see schedule.py). ``policy()`` stops after ``action_steps`` calls with
+One query = one index-aligned denoising run (see schedule.py). ``predict_action_chunk()`` stops after ``action_steps`` calls with
 the depth branch off and returns the denormalised action chunk and predicted states; the video is left half-denoised
 in an opaque resumable state. ``continue_imagination()`` runs the remaining calls from that state -- with the depth
 branch only on the last call, which is exact because the main branch never reads depth tokens and only the last
@@ -72,9 +72,9 @@ class XWAMPolicy:
         self.codec = codec.to(self.device).eval() if hasattr(codec, "to") else codec
         self.text_encoder = text_encoder.to(self.device).eval() if hasattr(text_encoder, "to") else text_encoder
         self.normalizer = normalizer
-        if normalizer.action_dim != config.action_dim or normalizer.state_dim != config.proprio_dim:
+        if normalizer.action_dim != config.action_dim or normalizer.state_dim != config.state_dim:
             raise ValueError(f"normalizer dims ({normalizer.action_dim}, {normalizer.state_dim}) do not match the "
-                             f"config (action_dim {config.action_dim}, proprio_dim {config.proprio_dim})")
+                             f"config (action_dim {config.action_dim}, state_dim {config.state_dim})")
         self.schedule = AsyncSchedule(config.video_steps, config.action_steps, config.shift)
 
     # --- construction ----------------------------------------------------------------------------------------------
@@ -85,12 +85,13 @@ class XWAMPolicy:
         from .transformer import XWAMTransformer
         from .vae import LatentCodec
 
-        torch.manual_seed(seed)
         config.validate()
-        net = XWAMTransformer(config)
+        with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the caller's global RNG
+            torch.manual_seed(seed)
+            net = XWAMTransformer(config)
         codec = LatentCodec.tiny(config, seed=seed)
         text = TinyTextEncoder.for_config(config, seed=seed)
-        norm = normalizer or Normalizer.identity(config.action_dim, config.proprio_dim)
+        norm = normalizer or Normalizer.identity(config.action_dim, config.state_dim)
         return cls(net, codec, text, norm, config, device=device)
 
     @classmethod
@@ -124,8 +125,8 @@ class XWAMPolicy:
         want = (c.num_views, c.height, c.width, 3)
         if obs.rgb.shape != want or obs.rgb.dtype != np.uint8:
             raise ValueError(f"observation rgb must be uint8 {want}, got {obs.rgb.dtype} {obs.rgb.shape}")
-        if obs.state.shape != (c.proprio_dim,) or not np.all(np.isfinite(obs.state)):
-            raise ValueError(f"observation state must be {c.proprio_dim} finite values, got {obs.state}")
+        if obs.state.shape != (c.state_dim,) or not np.all(np.isfinite(obs.state)):
+            raise ValueError(f"observation state must be {c.state_dim} finite values, got {obs.state}")
 
     def _encode_frame0(self, rgb: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(rgb).to(self.device).float().div(127.5).sub(1.0)  # [V,H,W,3] -> [-1, 1]
@@ -136,15 +137,17 @@ class XWAMPolicy:
         emb = self.text_encoder.encode([instruction]).to(self.device, self.dtype)
         return self.transformer.prepare_text(emb)
 
-    def _net(self, st: DenoiseState, r: _Resume, sv: float, sa: float, run_depth: bool):
+    def _net(self, st: DenoiseState, r: _Resume, t_video: int, t_action: int, run_depth: bool):
+        """One network call at integer timesteps (the official convention: the scheduler's int64 timesteps);
+        frame 0 and state 0 are clean conditions at timestep 0."""
         c = self.config
         video = st.video.clone()
         video[:, :, 0] = r.cond_latent[:, :, 0]
-        tv = torch.full((1, c.latent_frames), sv * 1000.0, device=self.device)
-        tv[:, 0] = 0.0
-        ta = torch.full((1, c.num_actions), sa * 1000.0, device=self.device)
-        tp = torch.full((1, c.num_states), sa * 1000.0, device=self.device)
-        tp[:, 0] = 0.0
+        tv = torch.full((1, c.latent_frames), int(t_video), dtype=torch.int64, device=self.device)
+        tv[:, 0] = 0
+        ta = torch.full((1, c.num_actions), int(t_action), dtype=torch.int64, device=self.device)
+        tp = torch.full((1, c.num_states), int(t_action), dtype=torch.int64, device=self.device)
+        tp[:, 0] = 0
         out = self.transformer(video, tv, None, st.actions, ta, st.states, tp, run_depth=run_depth,
                                text_cache=r.text_cache)
         if c.cfg_scale != 1.0 and r.uncond_cache is not None:
@@ -157,8 +160,7 @@ class XWAMPolicy:
         return out
 
     def _call(self, st: DenoiseState, r: _Resume, i: int, run_depth: bool):
-        sv, sa = self.schedule.sigmas_at(i)
-        out = self._net(st, r, sv, sa, run_depth)
+        out = self._net(st, r, *self.schedule.timesteps_at(i), run_depth)
         st.video = st.video_sched.step(out.video.float(), st.video_sched.timesteps[i], st.video.float()).prev_sample
         st.video = st.video.to(self.dtype)
         if i < self.config.action_steps:
@@ -171,7 +173,7 @@ class XWAMPolicy:
 
     # --- public API ------------------------------------------------------------------------------------------------
     @torch.inference_mode()
-    def policy(self, obs: Observation, seed: int = 0, depth_every_call: bool = False) -> PolicyResult:
+    def predict_action_chunk(self, obs: Observation, seed: int = 0, depth_every_call: bool = False) -> PolicyResult:
         """The action chunk after ``action_steps`` calls, without depth and without finishing the video.
 
         ``depth_every_call`` runs the depth branch on every call -- only to time the paper's synchronous baseline
@@ -188,7 +190,7 @@ class XWAMPolicy:
         shape_v = (1, c.latent_channels, c.latent_frames, c.num_views, c.latent_h, c.latent_w)
         video = torch.randn(shape_v, generator=g).to(self.device, self.dtype)
         actions = torch.randn((1, c.num_actions, c.action_dim), generator=g).to(self.device, self.dtype)
-        states = torch.randn((1, c.num_states, c.proprio_dim), generator=g).to(self.device, self.dtype)
+        states = torch.randn((1, c.num_states, c.state_dim), generator=g).to(self.device, self.dtype)
         state0 = torch.from_numpy(self.normalizer.normalize_states(obs.state)).to(self.device, self.dtype)
         states[:, 0] = state0
         st = DenoiseState(video, actions, states, make_scheduler(c.video_steps, c.shift),
@@ -205,23 +207,13 @@ class XWAMPolicy:
 
     @torch.inference_mode()
     def continue_imagination(self, result: PolicyResult) -> Imagination:
-        """Finish the video from where ``policy()`` stopped (the result is not modified) and decode RGB-D."""
+        """Finish the video from where ``predict_action_chunk()`` stopped (the result is not modified) and decode RGB-D."""
         c = self.config
-        if not isinstance(result.resume, _Resume):
-            raise ValueError("this PolicyResult carries no resumable state")
         t0 = time.perf_counter()
-        r = copy.copy(result.resume)
-        st = r.state.clone()
-        out = None
-        for i in range(st.calls_done, c.video_steps):
-            out = self._call(st, r, i, run_depth=(i == c.video_steps - 1))
-        if out is None:  # action_steps == video_steps: the last call already happened without depth
-            out = self._net(st, r, *self.schedule.sigmas_at(c.video_steps - 1), run_depth=True)
+        video, depth_latent, st = self._finish(result)
         t1 = time.perf_counter()
-        video = st.video.clone()
-        video[:, :, 0] = r.cond_latent[:, :, 0]
         rgb = self.codec.decode(video.float())[0]  # [V, 3, F, H, W]
-        inv = self.codec.decode(out.depth.float())[0].mean(dim=1)  # pseudo-RGB inverse depth -> [V, F, H, W]
+        inv = self.codec.decode(depth_latent.float())[0].mean(dim=1)  # pseudo-RGB inverse depth -> [V, F, H, W]
         t2 = time.perf_counter()
         rgb_u8 = ((rgb.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 4, 1).cpu().numpy()
         depth = inverse_depth_to_metric(inv.cpu().numpy(), c.depth_near, c.depth_far)
@@ -230,9 +222,31 @@ class XWAMPolicy:
         timings = {"denoise": t1 - t0, "decode": t2 - t1}
         return Imagination(rgb_u8, depth, acts, sts, result.latency + (t2 - t0), c.video_steps, timings)
 
+    @torch.inference_mode()
+    def denoise_video(self, result: PolicyResult) -> tuple[torch.Tensor, torch.Tensor]:
+        """The remaining calls from where ``predict_action_chunk()`` stopped, without decoding: (video latent
+        [1, C, T, V, h, w] with frame 0 the condition, depth latent of the last call). The result is not modified."""
+        video, depth, _ = self._finish(result)
+        return video, depth
+
+    def _finish(self, result: PolicyResult):
+        c = self.config
+        if not isinstance(result.resume, _Resume):
+            raise ValueError("this PolicyResult carries no resumable state")
+        r = copy.copy(result.resume)
+        st = r.state.clone()
+        out = None
+        for i in range(st.calls_done, c.video_steps):
+            out = self._call(st, r, i, run_depth=(i == c.video_steps - 1))
+        if out is None:  # action_steps == video_steps: the last call already happened without depth
+            out = self._net(st, r, *self.schedule.timesteps_at(c.video_steps - 1), run_depth=True)
+        video = st.video.clone()
+        video[:, :, 0] = r.cond_latent[:, :, 0]
+        return video, out.depth, st
+
     def imagine(self, obs: Observation, seed: int = 0) -> Imagination:
         """All ``video_steps`` calls (actions finish after ``action_steps``), depth, decoded RGB-D."""
-        res = self.policy(obs, seed)
+        res = self.predict_action_chunk(obs, seed)
         imag = self.continue_imagination(res)
         imag.states[0] = obs.state
         return imag

@@ -4,7 +4,7 @@ Wan's RoPE, unchanged for video: the head dim d is split into a time part d - 4*
 2*(d//6) each; each part rotates adjacent channel pairs (2i, 2i+1) -- the complex-number view of the original code --
 by position * theta^(-2i/part). Every view reuses the same integer (frame, h, w) positions: only the learned view
 embedding tells views apart (the paper keeps the pretrained RoPE untouched). Action and state tokens live on the
-video's time axis at fractional positions (action k at k / (4 * action_num), state j at j / 4, in latent-frame units)
+video's time axis at fractional positions (action k at k / (4 * actions_per_frame), state j at j / 4, in latent-frame units)
 with h = w = 0, so the model aligns them with frames by positional proximity. Angles are computed in float64 and the
 resulting cos/sin tables are cached per (layout, device, dtype).
 """
@@ -35,13 +35,13 @@ class SequenceLayout:
     grid_w: int
     num_actions: int
     num_states: int
-    action_num: int
+    actions_per_frame: int
 
     @classmethod
     def from_config(cls, cfg, num_actions: int | None = None, num_states: int | None = None) -> "SequenceLayout":
         return cls(cfg.latent_frames, cfg.num_views, cfg.latent_h // cfg.patch_size[1],
                    cfg.latent_w // cfg.patch_size[2], cfg.num_actions if num_actions is None else num_actions,
-                   cfg.num_states if num_states is None else num_states, cfg.action_num)
+                   cfg.num_states if num_states is None else num_states, cfg.actions_per_frame)
 
     @property
     def num_video_tokens(self) -> int:
@@ -62,7 +62,7 @@ def video_positions(frames: int, views: int, gh: int, gw: int) -> torch.Tensor:
 def token_positions(layout: SequenceLayout) -> torch.Tensor:
     """[seq_len, 3] float64 positions in sequence order: video, actions, states."""
     video = video_positions(layout.latent_frames, layout.num_views, layout.grid_h, layout.grid_w)
-    t_act = torch.arange(layout.num_actions, dtype=torch.float64) / (4 * layout.action_num)
+    t_act = torch.arange(layout.num_actions, dtype=torch.float64) / (4 * layout.actions_per_frame)
     t_state = torch.arange(layout.num_states, dtype=torch.float64) / 4.0
 
     def on_time_axis(t):  # h = w = 0

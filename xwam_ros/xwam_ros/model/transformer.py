@@ -111,7 +111,7 @@ class TextCache:
 class XWAMOutput:
     video: torch.Tensor  # velocity [B, C, T, V, h, w]
     actions: torch.Tensor  # velocity [B, Ta, action_dim]
-    states: torch.Tensor  # velocity [B, Tp, proprio_dim]
+    states: torch.Tensor  # velocity [B, Tp, state_dim]
     depth: torch.Tensor | None  # clean depth latent [B, C, T, V, h, w]
 
 
@@ -133,8 +133,8 @@ class XWAMTransformer(nn.Module):
         self.extra_heads = nn.ModuleList([Head(d, out, cfg.eps)])
         self.action_encoder = mlp(cfg.action_dim, d, d)
         self.action_decoder = mlp(d, d, cfg.action_dim)
-        self.proprio_encoder = mlp(cfg.proprio_dim, d, d)
-        self.proprio_decoder = mlp(d, d, cfg.proprio_dim)
+        self.proprio_encoder = mlp(cfg.state_dim, d, d)
+        self.proprio_decoder = mlp(d, d, cfg.state_dim)
         self.gradient_checkpointing = False
         self.init_new_parts()
         self.init_depth_branch_from_main()
@@ -218,11 +218,28 @@ class XWAMTransformer(nn.Module):
 
     def forward(self, video_latents, video_timesteps, text_embeds, actions, action_timesteps, states,
                 state_timesteps, run_depth: bool = False, text_cache: TextCache | None = None) -> XWAMOutput:
+        """One network call on the joint (video, action, state) sequence.
+
+        Args:
+            video_latents: [B, C, T, V, h, w] noisy video latents (latent frame 0 = the clean current frame).
+            video_timesteps: [B] or [B, T] in [0, 1000] (sigma x 1000; frame 0 at 0). Integers at inference (the
+                scheduler's int64 timesteps), floats in training, as in the official code.
+            text_embeds: [B, L, text_dim] encoder output, or None when ``text_cache`` is given.
+            actions: [B, Ta, action_dim] noisy normalised actions; action_timesteps: [B] or [B, Ta].
+            states: [B, Tp, state_dim] noisy normalised states (state 0 = the current one, clean);
+                state_timesteps: [B] or [B, Tp] (state 0 at 0).
+            run_depth: also run the depth branch (the main-branch outputs are identical either way).
+            text_cache: from ``prepare_text`` (reused across calls for one instruction).
+
+        Returns:
+            XWAMOutput: velocities (noise - clean) for video, actions and states, float32; the clean depth latent
+            [B, C, T, V, h, w] when ``run_depth``, else None.
+        """
         cfg = self.cfg
         b, _, t, _, h, w = video_latents.shape
         gh, gw = h // cfg.patch_size[1], w // cfg.patch_size[2]
         ta, tp = actions.shape[1], states.shape[1]
-        layout = SequenceLayout(t, cfg.num_views, gh, gw, ta, tp, cfg.action_num)
+        layout = SequenceLayout(t, cfg.num_views, gh, gw, ta, tp, cfg.actions_per_frame)
         nv = layout.num_video_tokens
         if text_cache is None:
             if text_embeds is None:

@@ -111,7 +111,7 @@ class ImaginationPublisher:
         t0 = time.perf_counter()
         imag = self.policy.continue_imagination(res)
         self.latency["imagine_model"].append(time.perf_counter() - t0)
-        frame_dt = mc.action_num / cfg.control_rate
+        frame_dt = mc.actions_per_frame / cfg.control_rate
         Ks = [f.K for f in built.frames]
         ee_model = cfg.state_source == "ee_pose"
         clouds, rgb_msgs, depth_msgs = [], [], []

@@ -125,8 +125,8 @@ class PolicyNode(Node):
         from ..model.policy import Observation
         mc = self.policy.config
         t0 = time.perf_counter()
-        res = self.policy.policy(Observation(np.zeros((mc.num_views, mc.height, mc.width, 3), np.uint8),
-                                             np.zeros(mc.proprio_dim, np.float32), self.instruction))
+        res = self.policy.predict_action_chunk(Observation(np.zeros((mc.num_views, mc.height, mc.width, 3), np.uint8),
+                                             np.zeros(mc.state_dim, np.float32), self.instruction))
         if self.cfg.imagine:
             self.imagination.warm_up(res)
         self.get_logger().info(f"warm-up query took {time.perf_counter() - t0:.2f} s")
@@ -323,7 +323,7 @@ class PolicyNode(Node):
         calib = self.calibration()
         mc = self.policy.config
         built = build_observation(synced, self._infos, state, self.instruction, [c.name for c in self.cfg.cameras],
-                                  self.model_hw, mc.proprio_dim, self.cfg.min_valid_depth)
+                                  self.model_hw, mc.state_dim, self.cfg.min_valid_depth)
         obs_t = built.stamp_ns * 1e-9
         stale = self.safety.check_stale(obs_t, self._now())
         if stale:  # normal after a long chunk: drop it, the next set is fresher
@@ -332,7 +332,7 @@ class PolicyNode(Node):
             return
         t1 = self._now()
         wall = time.perf_counter()
-        res = self.policy.policy(built.obs, seed=self.cfg.seed + self._query)
+        res = self.policy.predict_action_chunk(built.obs, seed=self.cfg.seed + self._query)
         infer_s = time.perf_counter() - wall  # the whole call, whatever the model measures inside
         self._query += 1
         self.query_instruction = built.obs.instruction

@@ -54,7 +54,7 @@ class ClosedLoopConfig:
 def observation(frame, cfg, instruction: str) -> Observation:
     hw = (cfg.height, cfg.width)
     rgb = np.stack([resize_rgbd(frame.rgb[v], None, frame.K[v], hw)[0] for v in cfg.view_names])
-    state = np.zeros(cfg.proprio_dim, np.float32)
+    state = np.zeros(cfg.state_dim, np.float32)
     state[: len(frame.state)] = frame.state
     return Observation(rgb=rgb, state=state, instruction=instruction)
 
@@ -93,7 +93,7 @@ def run_episode(env: SimEnv, policy, seed: int, cl: ClosedLoopConfig, ik: UrdfIK
     cfg = policy.config
     latencies, ik_times, rejected, queries = [], [], [], 0
     while not frame.success and env.t < cl.horizon:
-        res = policy.policy(observation(frame, cfg, env.instruction), seed=seed * 1000 + queries,
+        res = policy.predict_action_chunk(observation(frame, cfg, env.instruction), seed=seed * 1000 + queries,
                             depth_every_call=cl.mode == "sync")
         queries += 1
         latencies.append(res.latency)

@@ -1,7 +1,7 @@
 """Training clips from the built-in procedural scene.
 
 A clip is what one X-WAM training sample needs: ``num_frames`` multi-view RGB-D frames (frame 0 = the current
-observation), the ``num_actions`` actions between them (``action_num`` per frame interval), one state per frame, the
+observation), the ``num_actions`` actions between them (``actions_per_frame`` per frame interval), one state per frame, the
 instruction and per-dimension validity masks. ``ProceduralClips`` renders them from the built-in gantry scene with a
 scripted reach-and-grasp motion, so the whole training path runs here without downloading data; the simulator and
 bag datasets (issue 4) provide clips in the same layout.
@@ -56,7 +56,7 @@ class ProceduralClips(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> Clip:
         c = self.cfg
         qs = self.trajectory(i)
-        frame_idx = np.arange(c.num_frames) * c.action_num
+        frame_idx = np.arange(c.num_frames) * c.actions_per_frame
         views = list(c.view_names)
         rgb = np.zeros((c.num_views, c.num_frames, c.height, c.width, 3), np.uint8)
         depth = np.zeros((c.num_views, c.num_frames, c.height, c.width), np.float32)
@@ -75,8 +75,8 @@ class ProceduralClips(torch.utils.data.Dataset):
             actions[k, 6] = qs[k + 1][6] - qs[k][6]
         pad_a = np.zeros(c.action_dim, np.float32)
         pad_a[:7] = 1
-        pad_s = np.zeros(c.proprio_dim, np.float32)
+        pad_s = np.zeros(c.state_dim, np.float32)
         pad_s[:8] = 1
         return Clip(rgb, np.nan_to_num(depth, nan=c.depth_far), actions,
-                    np.pad(states, ((0, 0), (0, c.proprio_dim - 8))), f"reach the box {i % len(self.boxes)}",
+                    np.pad(states, ((0, 0), (0, c.state_dim - 8))), f"reach the box {i % len(self.boxes)}",
                     pad_a, pad_s)

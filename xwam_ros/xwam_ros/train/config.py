@@ -17,7 +17,7 @@ class TrainConfig:
     data: str = "procedural"  # "procedural" (built-in clips) or an episode dataset directory (data/episodes.py)
     num_clips: int = 16  # procedural data only
     val_episodes: int = 4  # dataset data: the last N episodes are held out for validation
-    clip_stride: int = 0  # dataset data: steps between clip starts; 0 = the model's action_num
+    clip_stride: int = 0  # dataset data: steps between clip starts; 0 = the model's actions_per_frame
     sampler: str = "ans"  # ans | independent | synchronous
     p_clean: float = 0.5
     batch_size: int = 4  # global; split evenly over processes

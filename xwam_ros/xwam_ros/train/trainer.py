@@ -62,7 +62,7 @@ def fit_stats(cfg: TrainConfig, clips, train_ids) -> Normalizer:
         return fit_normalizer([clips[i] for i in train_ids])
     from ..data.clips import dataset_normalizer
     n = len(clips.episode_ids) - cfg.val_episodes
-    return dataset_normalizer(cfg.data, range(n), clips.cfg.action_dim, clips.cfg.proprio_dim)[0]
+    return dataset_normalizer(cfg.data, range(n), clips.cfg.action_dim, clips.cfg.state_dim)[0]
 
 
 def sample_draws(cfg: TrainConfig, batch: TrainBatch, step: int, global_indices) -> dict:

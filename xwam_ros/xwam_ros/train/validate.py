@@ -31,7 +31,7 @@ def validate(policy, clips, indices, imagine: bool = False, seed: int = 0) -> di
 def _clip_metrics(policy, clip, imagine: bool, seed: int) -> dict:
     obs = Observation(clip.rgb[:, 0], clip.states[0], clip.instruction)
     valid = clip.action_mask > 0
-    res = policy.policy(obs, seed=seed)
+    res = policy.predict_action_chunk(obs, seed=seed)
     norm = policy.normalizer.normalize_actions
     out = {"action_mae": float(np.abs(norm(res.actions) - norm(clip.actions))[:, valid].mean()),
            "action_mae_phys": float(np.abs(res.actions - clip.actions)[:, valid].mean())}
