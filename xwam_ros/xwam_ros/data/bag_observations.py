@@ -9,6 +9,7 @@ import numpy as np
 
 from ..robot.observation import BuiltObservation, ObservationError, build_observation, ee_state, joint_vector
 from ..robot.observation import stamp_to_ns
+from ..robot.state import assemble_state, gripper_map_for
 from ..robot.sync import ApproxSynchronizer
 from .bag_reader import BagError, iter_messages
 
@@ -107,13 +108,7 @@ def _note(rep: Replay, kind: str, message: str) -> None:
 
 def _add_step(rep, synced, infos, js, ee, setup, model_hw, state_dim, instruction) -> None:
     try:
-        joints = joint_vector(js, setup.joint_names)
-        if setup.state_source == "joints":
-            state = joints
-        else:
-            if ee is None:
-                raise ObservationError(f"no end-effector pose on {setup.ee_pose_topic} yet")
-            state = ee_state(ee.pose, joint_vector(js, [setup.gripper_joint])[0])
+        state, joints = assemble_state(setup, js, ee, gripper_map_for(setup))
         built = build_observation(synced, infos, state, instruction, [c.name for c in setup.cameras], model_hw,
                                   state_dim, setup.min_valid_depth)
     except ObservationError as exc:

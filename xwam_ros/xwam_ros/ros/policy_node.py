@@ -32,7 +32,8 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from ..robot.config import ParameterError
 from ..robot.health import EventWindow, StreamMonitor, action_path_level, current_rss_mb, sync_level
 from ..robot.extrinsics import camera_extrinsics
-from ..robot.observation import ObservationError, build_observation, ee_state, joint_vector, stamp_to_ns
+from ..robot.observation import ObservationError, build_observation, stamp_to_ns
+from ..robot.state import assemble_state, gripper_map_for
 from ..robot.policy_loading import load_policy
 from ..robot.safety import ChunkRejected, SafetyFilter
 from ..robot.sync import ApproxSynchronizer, LatestSlot
@@ -105,6 +106,7 @@ class PolicyNode(Node):
         self.streams = StreamMonitor(keys, self.cfg.diagnostics_window)
         self.slot = LatestSlot()
         self.tf_tree = self.ik_solver = None
+        self._gripper_map = gripper_map_for(self.cfg)
         self._make_io()
         self._make_tf_and_ik()
         self.imagination = ImaginationPublisher(self, self.policy, lambda: self.cfg, QoSProfile(depth=10),
@@ -293,13 +295,7 @@ class PolicyNode(Node):
 
     def _state(self) -> tuple[np.ndarray, np.ndarray]:
         """(model state vector, measured joint positions of joint_names)."""
-        joints = joint_vector(self._joint_state, self.cfg.joint_names)
-        if self.cfg.state_source == "joints":
-            return joints, joints
-        if self._ee_pose is None:
-            raise ObservationError(f"no end-effector pose received on {self.cfg.ee_pose_topic}")
-        g = joint_vector(self._joint_state, [self.cfg.gripper_joint])[0]
-        return ee_state(self._ee_pose.pose, g), joints
+        return assemble_state(self.cfg, self._joint_state, self._ee_pose, self._gripper_map)
 
     def calibration(self) -> dict:
         """Camera name -> T_base_cam (static) or hand-eye T_ee_cam (wrist), from the config or from TF."""
