@@ -1,0 +1,49 @@
+"""policy.launch.py config_file:=gantry.yaml sim:=true starts the config's sim_node, the procedural gantry
+(camera_source), not the robosuite robot; the policy drives it and TF carries its cameras."""
+import pytest
+from launch_probe import GraphClient, skip_without_launch, wait_for
+
+skip_without_launch()
+
+import launch_pytest  # noqa: E402
+import numpy as np  # noqa: E402
+import yaml  # noqa: E402
+from launch_probe import policy_launch, resolve, tf_tree  # noqa: E402
+
+from xwam_ros.paths import share_file  # noqa: E402
+
+CONFIG = yaml.safe_load(open(share_file("config", "gantry.yaml")))["/**"]["ros__parameters"]
+pytestmark = pytest.mark.slow
+
+
+@launch_pytest.fixture(scope="module")
+def graph():
+    # the gantry's random tiny model: no imagination needed to check the wiring
+    return policy_launch(config_file="gantry.yaml", sim="true", overrides={"enabled": True, "imagine": False})
+
+
+@pytest.fixture(scope="module")
+def client():
+    from tf2_msgs.msg import TFMessage
+    from trajectory_msgs.msg import JointTrajectory
+
+    from xwam_ros.ros.robot_io import TF_STATIC_QOS
+    c = GraphClient()
+    c.subscribe("arm_controller/joint_trajectory", JointTrajectory, 10)
+    c.subscribe("/tf_static", TFMessage, TF_STATIC_QOS)
+    yield c
+    c.close()
+
+
+@pytest.mark.launch(fixture=graph)
+async def test_gantry_config_starts_the_camera_source_and_the_policy_drives_it(client):
+    nodes = await wait_for(lambda: {"xwam_camera_source", "xwam_policy"} <= set(client.node.get_node_names())
+                           and client.node.get_node_names(), 60, "xwam_camera_source and xwam_policy")
+    assert "xwam_sim_robot" not in nodes
+    await wait_for(lambda: client.got("arm_controller/joint_trajectory"), 120, "a trajectory to the gantry")
+    await wait_for(lambda: client.got("/tf_static"), 30, "/tf_static")
+    tree = tf_tree(client.got("/tf_static"), [])
+    for cam in ("agentview", "sideview"):
+        c = CONFIG["cameras"][cam]
+        np.testing.assert_allclose(resolve(tree, c["frame_id"], CONFIG["base_frame"]),
+                                   np.reshape(c["extrinsic"], (4, 4)), atol=1e-5)
