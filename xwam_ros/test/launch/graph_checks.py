@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from launch_probe import RVIZ_TYPES, resolve, ros2, rviz_displays, status_of, tf_tree, wait_for
+from launch_probe import STARTUP_TIMEOUT, RVIZ_TYPES, resolve, ros2, rviz_displays, status_of, tf_tree, wait_for
 
 CAMERAS = ("agentview", "sideview", "eye_in_hand")
 
@@ -36,7 +36,7 @@ def results(client) -> list:
 async def check_trajectories_and_success(client, episodes_timeout: float) -> None:
     """Trajectories reach the arm's controller topic; at least one Lift episode succeeds (the shipped model
     succeeds ~80-90 %, so a few episodes are allowed)."""
-    await wait_for(lambda: client.got("arm_controller/joint_trajectory"), 120, "a trajectory on "
+    await wait_for(lambda: client.got("arm_controller/joint_trajectory"), STARTUP_TIMEOUT, "a trajectory on "
                    + client.name("arm_controller/joint_trajectory"))
     traj = client.got("arm_controller/joint_trajectory")[-1]
     assert list(traj.joint_names) == ["x", "y", "z", "roll", "pitch", "yaw", "gripper"] and traj.points
@@ -48,7 +48,7 @@ async def check_tf(client, config: dict) -> None:
     """The imagined clouds' frame and every camera's optical frame resolve to the base frame over /tf_static and
     /tf; the static cameras' transforms are the calibration in the config, the end effector's is ee_pose."""
     base = config["base_frame"]
-    clouds = await wait_for(lambda: client.got("xwam_policy/imagined/points"), 120, "an imagined cloud")
+    clouds = await wait_for(lambda: client.got("xwam_policy/imagined/points"), STARTUP_TIMEOUT, "an imagined cloud")
     await wait_for(lambda: client.got("/tf_static") and client.got("/tf"), 30, "/tf_static and /tf")
     tree = tf_tree(client.got("/tf_static"), client.got("/tf"))
     T = resolve(tree, clouds[-1].header.frame_id, base)
@@ -99,10 +99,10 @@ async def check_params_and_services(client) -> None:
     assert "lift the red cube" in out, out
     reply = client.call(SetBool, "xwam_policy/enable", SetBool.Request(data=False))
     assert reply.success, reply.message
-    await wait_for(lambda: status_of(client).get("enabled") is False, 10, "status enabled=false")
+    await wait_for(lambda: status_of(client).get("enabled") is False, 30, "status enabled=false")
     reply = client.call(SetBool, "xwam_policy/enable", SetBool.Request(data=True))
     assert reply.success, reply.message
-    await wait_for(lambda: status_of(client).get("enabled") is True, 10, "status enabled=true")
+    await wait_for(lambda: status_of(client).get("enabled") is True, 30, "status enabled=true")
     reply = client.call(Trigger, "xwam_policy/reset", Trigger.Request())
     assert reply.success, reply.message
 
@@ -113,10 +113,10 @@ async def check_graph_in_namespace(client, episodes_timeout: float) -> None:
     ns = "/" + client.ns.strip("/")
     names = client.node.get_node_names_and_namespaces()
     await wait_for(lambda: {("xwam_policy", ns), ("xwam_sim_robot", ns)} <= set(
-        client.node.get_node_names_and_namespaces()), 60, f"both nodes in {ns} (graph: {names})")
+        client.node.get_node_names_and_namespaces()), STARTUP_TIMEOUT, f"both nodes in {ns} (graph: {names})")
     topics = dict(client.node.get_topic_names_and_types())
     ours = [t for t in topics if t.startswith(("/agentview", "/sideview", "/eye_in_hand", "/joint_states",
                                                "/ee_pose", "/xwam_policy", "/arm_controller", "/sim/"))]
     assert not ours, f"graph topics outside the namespace: {ours}"
-    await wait_for(lambda: client.got("arm_controller/joint_trajectory"), 120, "a trajectory in " + ns)
+    await wait_for(lambda: client.got("arm_controller/joint_trajectory"), STARTUP_TIMEOUT, "a trajectory in " + ns)
     await wait_for(lambda: results(client), episodes_timeout, "an episode result in " + ns)

@@ -1,7 +1,7 @@
 """policy.launch.py config_file:=gantry.yaml sim:=true starts the config's sim_node, the procedural gantry
 (camera_source), not the robosuite robot; the policy drives it and TF carries its cameras."""
 import pytest
-from launch_probe import GraphClient, skip_without_launch, wait_for
+from launch_probe import STARTUP_TIMEOUT, GraphClient, skip_without_launch, wait_for
 
 skip_without_launch()
 
@@ -38,9 +38,9 @@ def client():
 @pytest.mark.launch(fixture=graph)
 async def test_gantry_config_starts_the_camera_source_and_the_policy_drives_it(client):
     nodes = await wait_for(lambda: {"xwam_camera_source", "xwam_policy"} <= set(client.node.get_node_names())
-                           and client.node.get_node_names(), 60, "xwam_camera_source and xwam_policy")
+                           and client.node.get_node_names(), STARTUP_TIMEOUT, "xwam_camera_source and xwam_policy")
     assert "xwam_sim_robot" not in nodes
-    await wait_for(lambda: client.got("arm_controller/joint_trajectory"), 120, "a trajectory to the gantry")
+    await wait_for(lambda: client.got("arm_controller/joint_trajectory"), STARTUP_TIMEOUT, "a trajectory to the gantry")
     await wait_for(lambda: client.got("/tf_static"), 30, "/tf_static")
     tree = tf_tree(client.got("/tf_static"), [])
     for cam in ("agentview", "sideview"):

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 @launch_pytest.fixture(scope="module")
 def graph():
-    return policy_launch(sim="true", namespace=NS, overrides={"enabled": True, "max_episode_steps": 60})
+    return policy_launch(sim="true", namespace=NS, overrides={"enabled": True})
 
 
 @pytest.fixture(scope="module")

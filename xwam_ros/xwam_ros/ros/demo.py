@@ -46,7 +46,7 @@ class DemoMonitor:
         self.max_imaginations, self.wait_for_episodes, self.ns, self.log = max_imaginations, wait_for_episodes, \
             namespace, log
         self.results, self.status, self.last, self.joints = [], {}, {}, []
-        self.recorder, self.error, self.t_ready = None, None, None
+        self.recorder, self.error, self.t_ready, self.graph_kind = None, None, None, None
 
     def _setup(self, node) -> None:
         from rclpy.qos import QoSProfile, qos_profile_sensor_data
@@ -97,6 +97,8 @@ class DemoMonitor:
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.node import Node
         from rclpy.signals import SignalHandlerOptions
+        from .graph import LaunchedGraph
+        self.graph_kind = "launch" if isinstance(graph, LaunchedGraph) else "in-process"
         ctx = rclpy.Context()
         rclpy.init(context=ctx, signal_handler_options=SignalHandlerOptions.NO)  # the launch service owns signals
         node = Node("xwam_demo_monitor", context=ctx)
@@ -158,7 +160,7 @@ def _summarise(m: DemoMonitor, out: Path, log) -> dict:
     status = {"counters": {}, "latency_median_s": {}, **m.status}
     summary = {"bag": str(m.bag), "png": str(png) if png.exists() else None,
                "recorded_messages": m.recorder.counts if m.recorder else {}, "episodes": m.results,
-               "startup_s": m.t_ready, **status}
+               "startup_s": m.t_ready, "graph": m.graph_kind, **status}
     if m.results:
         summary["success_rate"] = sum(r["success"] for r in m.results) / len(m.results)
     if len(m.joints) >= 2:
