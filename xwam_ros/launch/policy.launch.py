@@ -22,14 +22,8 @@ def _share():
 
 
 def _config_path(name: str) -> str:
-    """A parameter file: a path, or the name of one of the package's config/ files (config_file:=gantry.yaml)."""
-    import os
-    if os.path.isfile(name):
-        return name
-    shipped = _share() / "config" / name
-    if shipped.is_file():
-        return str(shipped)
-    raise FileNotFoundError(f"config_file:={name}: no such file, and not one of {sorted(os.listdir(_share() / 'config'))}")
+    from xwam_ros.paths import config_path  # a path, or a file name in the package's config/ (gantry.yaml)
+    return str(config_path(name))
 
 
 def _flag(value: str, name: str) -> bool:

@@ -45,6 +45,17 @@ def share_file(*parts) -> Path:
     raise FileNotFoundError(f"{Path(*parts)} not found in {[str(c) for c in candidates]}")
 
 
+def config_path(name) -> Path:
+    """A parameter file: a path, or the name of one of the package's config/ files (``gantry.yaml``)."""
+    if Path(name).is_file():
+        return Path(name)
+    shipped = [c / "config" / str(name) for c in share_candidates()]
+    for c in shipped:
+        if c.is_file():
+            return c
+    raise FileNotFoundError(f"config file {name}: no such file, nor in the package's config/ ({shipped[0].parent})")
+
+
 def resolve_checkpoint(path):
     """``builtin:<name>``: a checkpoint shipped in the package's models/ directory; anything else is a path."""
     path = str(path)

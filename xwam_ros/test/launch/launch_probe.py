@@ -167,7 +167,7 @@ async def ros2(*args, timeout: float = 60.0) -> str:
     return out.decode()
 
 
-# --- TF ----------------------------------------------------------------------------------------------------------------
+# --- TF -----------------------------------------------------------------------------------------------------------
 def tf_matrix(t) -> np.ndarray:
     from transforms3d.quaternions import quat2mat
     r, p = t.transform.rotation, t.transform.translation

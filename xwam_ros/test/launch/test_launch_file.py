@@ -62,5 +62,5 @@ def test_bad_arguments_fail_naming_the_argument():
         specs(sim="true", sim_node="turtlesim")
     with pytest.raises(ValueError, match="use_sim_time"):
         specs(use_sim_time="yes please")
-    with pytest.raises(FileNotFoundError, match="no_such.yaml"):
+    with pytest.raises(FileNotFoundError, match="no_such.yaml"):  # names the file
         specs(config_file="no_such.yaml")

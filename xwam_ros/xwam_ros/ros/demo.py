@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .graph import run_graph, share_file, sim_node_of
+from ..paths import config_path
+from .graph import run_graph, sim_node_of
 
 
 def _name(ns: str, topic: str) -> str:
@@ -139,7 +140,7 @@ def run_demo(duration: float = 600.0, out_dir="outputs/demo", config_file=None, 
     if bag.exists():
         import shutil
         shutil.rmtree(bag)
-    config_file = config_file or share_file("config", "policy.yaml")
+    config_file = config_path(config_file or "policy.yaml")
     log(f"[demo] config {config_file}; starting the simulated robot + xwam_policy (CPU), arm enabled in simulation")
     monitor = DemoMonitor(bag, episodes, duration, max_imaginations, sim_node_of(config_file) == "sim_robot",
                           namespace, log)

@@ -151,7 +151,8 @@ class InProcessRunner:
             overrides["checkpoint"] = checkpoint
         if use_sim_time:
             overrides["use_sim_time"] = True
-        self.graph = Graph(config_file or share_file("config", "policy.yaml"), sim=sim, overrides=overrides,
+        from ..paths import config_path
+        self.graph = Graph(config_path(config_file or "policy.yaml"), sim=sim, overrides=overrides,
                            namespace=namespace, sim_node=sim_node or None)
         self._stop = threading.Event()
         self.exits: list = []

@@ -3,9 +3,10 @@
 Publishes per view ``<view>/color/image_raw`` (rgb8), ``<view>/aligned_depth_to_color/image_raw`` (16UC1 mm) and
 ``<view>/color/camera_info`` (the simulator's real intrinsics), ``joint_states`` and ``ee_pose`` (grip site, in
 ``base_frame``), TF (``/tf_static``: base_frame -> static camera optical frames; ``/tf``: base_frame -> ``ee_frame``
--> wrist camera optical frame), all names relative to the node's namespace but TF, and executes ``trajectory_msgs/JointTrajectory`` on the controller topic. The arm is commanded in
-Cartesian space, like a Cartesian impedance controller: the trajectory's "joints" are x y z roll pitch yaw gripper
-(``ik: cartesian`` on the policy side), timed like joint_trajectory_controller. Between trajectories the arm holds.
+-> wrist camera optical frame), all names relative to the node's namespace but TF, and executes
+``trajectory_msgs/JointTrajectory`` on the controller topic. The arm is commanded in Cartesian space, like a
+Cartesian impedance controller: the trajectory's "joints" are x y z roll pitch yaw gripper (``ik: cartesian`` on the
+policy side), timed like joint_trajectory_controller. Between trajectories the arm holds.
 
 Episodes: ``episodes`` seeded resets (seed ``seed + e``); an episode ends at the first success or after
 ``max_episode_steps``; the result goes out on ``sim/episode_result`` (std_msgs/String, JSON, reliable +
