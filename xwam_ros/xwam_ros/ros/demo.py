@@ -48,6 +48,7 @@ class DemoMonitor:
             namespace, log
         self.results, self.status, self.last, self.joints = [], {}, {}, []
         self.recorder, self.error, self.t_ready, self.graph_kind = None, None, None, None
+        self.startup_timeout = 600.0  # node start-up (imports, model load, warm-up) is not part of ``duration``
 
     def _setup(self, node) -> None:
         from rclpy.qos import QoSProfile, qos_profile_sensor_data
@@ -109,8 +110,10 @@ class DemoMonitor:
         try:
             self._setup(node)
             t_start = time.monotonic()
-            while not self.status and not graph.exits and time.monotonic() - t_start < self.duration:
-                spin(0.2)  # the policy publishes ~/status once its model is loaded
+            while not self.status and not graph.exits:  # the policy publishes ~/status once its model is loaded
+                if time.monotonic() - t_start > self.startup_timeout:
+                    raise RuntimeError(f"the policy published no status within {self.startup_timeout:.0f} s")
+                spin(0.2)
             self.t_ready = time.monotonic() - t_start
             self.log(f"[demo] policy up after {self.t_ready:.1f} s; running for up to {self.duration:.0f} s")
             t0 = next_report = time.monotonic()
