@@ -29,6 +29,9 @@ def skip_without_launch():
         pytest.skip(f"{', '.join(missing)} not installed: scripts/setup.sh installs them from ros-tools "
                     "(ROS_TOOLS_DIR or ../shared/ros-tools)", allow_module_level=True)
     from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+
+    from xwam_ros.paths import ensure_ament_prefix
+    ensure_ament_prefix()  # as the CLI does: the venv that registers xwam_ros is a prefix even when not activated
     try:  # asked of the ament index itself, not of the code under test (xwam_ros.paths)
         registered = bool(get_package_prefix("xwam_ros"))
     except (PackageNotFoundError, LookupError, OSError, ValueError):
