@@ -233,4 +233,5 @@ class Graph:
             n.destroy_node()
         self.nodes = []
         if self.context.ok():
+            import rclpy
             rclpy.shutdown(context=self.context)
