@@ -1,14 +1,10 @@
 #!/usr/bin/env bash
-# Builds xwam_interfaces with plain CMake into .venv (no colcon needed). The Kilted ament/rosidl wheels export
-# CMake targets that hard-code their manylinux build paths; patch those once per venv first.
+# Builds xwam_interfaces with plain CMake into .venv (no colcon needed), after patching the Kilted wheels' CMake
+# files (scripts/patch_ros_wheels.sh).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 V="$ROOT/.venv"
-PYINC=$("$V/bin/python" -c "import sysconfig;print(sysconfig.get_paths()['include'])")
-NPINC=$("$V/bin/python" -c "import numpy;print(numpy.get_include())")
-{ grep -rl /opt/python/cp311-cp311 "$V/share" --include='*.cmake' 2>/dev/null || true; } | xargs -r sed -i \
-  -e "s#/opt/python/cp311-cp311/include/python3.11#$PYINC#g" \
-  -e "s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include#$NPINC#g"
+bash "$ROOT/scripts/patch_ros_wheels.sh" "$V"
 B="$ROOT/build/xwam_interfaces"
 mkdir -p "$ROOT/build"
 rm -rf "$B"

@@ -4,39 +4,31 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import time
 
 
 def _demo(a):
     from .ros.demo import run_demo
     s = run_demo(duration=a.duration, out_dir=a.out, config_file=a.config, max_imaginations=a.max_imaginations,
-                 episodes=a.episodes)
+                 episodes=a.episodes, namespace=a.namespace)
     return 0 if s["counters"].get("queries", 0) > 0 else 1
 
 
 def _run(a):
-    from .ros.graph import Graph, share_file
+    """launch/policy.launch.py through the launch API (`ros2 launch xwam_ros policy.launch.py` with the same
+    arguments); the in-process graph only where launch is not installed."""
+    import yaml
+
+    from .ros.graph import run_graph
     overrides = {}
     for kv in a.param:
-        k, _, v = kv.partition(":=")
-        import yaml
+        k, sep, v = kv.partition(":=")
+        if not sep or not k:
+            raise SystemExit(f"xwam-ros run: -p expects name:=value, got {kv!r}")
         overrides[k] = yaml.safe_load(v)
-    if a.checkpoint:
-        overrides["checkpoint"] = a.checkpoint
-    if a.use_sim_time:
-        overrides["use_sim_time"] = True
-    g = Graph(a.config or share_file("config", "policy.yaml"), sim=a.sim, overrides=overrides,
-              namespace=a.namespace).start()
     print(f"[xwam-ros] running ({'with' if a.sim else 'without'} the simulated robot); Ctrl-C to stop")
-    try:
-        t0 = time.monotonic()
-        while not a.duration or time.monotonic() - t0 < a.duration:
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        g.shutdown()
-    return 0
+    return run_graph(duration=a.duration, config_file=a.config, sim=a.sim, overrides=overrides,
+                     namespace=a.namespace, checkpoint=a.checkpoint, use_sim_time=a.use_sim_time, rviz=a.rviz,
+                     sim_node=a.sim_node)
 
 
 TOOLS = {"record": ("xwam_ros.ros.recorder", "record_main", "record a bag of the evaluation topic set"),
@@ -72,11 +64,15 @@ def main(argv=None) -> int:
     d.add_argument("--max-imaginations", type=int, default=0, help="stop after this many imagined futures")
     d.add_argument("--out", default="outputs/demo", help="output directory")
     d.add_argument("--config", default=None, help="parameter YAML (default: the package's config/policy.yaml)")
+    d.add_argument("--namespace", default="", help="namespace of the graph (as policy.launch.py namespace:=)")
     d.set_defaults(func=_demo)
-    r = sub.add_parser("run", help="the launch file's graph in one process")
+    r = sub.add_parser("run", help="launch/policy.launch.py (as `ros2 launch xwam_ros policy.launch.py`)")
     r.add_argument("--config", default=None, help="parameter YAML (default: config/policy.yaml)")
-    r.add_argument("--checkpoint", default="", help="checkpoint directory")
+    r.add_argument("--checkpoint", default="", help="checkpoint directory or builtin:<name> (default: the config's)")
     r.add_argument("--sim", action="store_true", help="also start the config's simulated robot (sim_node)")
+    r.add_argument("--sim-node", default="", choices=["", "sim_robot", "camera_source"],
+                   help="override the config's sim_node")
+    r.add_argument("--rviz", action="store_true", help="also start rviz2 (needs rviz2, i.e. an apt ROS install)")
     r.add_argument("--use-sim-time", action="store_true", help="follow /clock (bag replay)")
     r.add_argument("--namespace", default="", help="namespace of the nodes")
     r.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0 = until Ctrl-C)")

@@ -1,19 +1,28 @@
-"""The built-in default: the simulated Panda + the shipped policy through the ROS graph, for one episode; it
-reports the episode, records a readable MCAP of the imagined future and writes a PNG snapshot. The procedural
+"""The built-in default: the simulated Panda + the shipped policy through the ROS graph (policy.launch.py through
+the launch API where launch is installed, else the in-process graph), for one episode; it reports the episode from
+the policy's ~/status topic, records a readable MCAP of the imagined future and writes a PNG snapshot. The procedural
 gantry config still runs the same demo path."""
+import os
 from collections import Counter
 
 import cv2
+import pytest
 
 from xwam_ros.data.bag_reader import bag_topics, iter_messages
 from xwam_ros.ros.demo import run_demo
-from xwam_ros.ros.graph import share_file
+from xwam_ros.ros.graph import launch_available, share_file
+
+# the launched nodes inherit this: one torch thread each, as test/conftest.py sets in-process (2 shared cores)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+pytestmark = pytest.mark.slow
 
 
 def test_default_demo_runs_an_episode_of_the_simulated_robot(tmp_path):
     s = run_demo(duration=120, out_dir=tmp_path, episodes=1, log=lambda *_: None)
+    assert s["graph"] == ("launch" if launch_available() else "in-process")  # policy.launch.py where installed
     assert len(s["episodes"]) == 1 and s["episodes"][0]["steps"] > 0
-    assert s["counters"]["trajectories_sent"] >= 1 and s["counters"]["imaginations"] >= 1
+    c = s["counters"]
+    assert c.get("trajectories_sent", 0) >= 1 and c.get("imaginations", 0) >= 1, c
     topics = bag_topics(s["bag"])
     n = Counter(t for t, _, _ in iter_messages(s["bag"], list(topics)))
     assert n["/xwam_policy/imagined/future"] >= 1 and n["/arm_controller/joint_trajectory"] >= 1
@@ -24,6 +33,6 @@ def test_default_demo_runs_an_episode_of_the_simulated_robot(tmp_path):
 def test_gantry_demo_writes_mcap_and_png(tmp_path):
     s = run_demo(duration=60, out_dir=tmp_path, config_file=share_file("config", "gantry.yaml"),
                  max_imaginations=1, log=lambda *_: None)
-    assert s["counters"]["imaginations"] >= 1 and s["counters"]["trajectories_sent"] >= 1
+    assert s["counters"].get("imaginations", 0) >= 1, s["counters"]
     n = Counter(t for t, _, _ in iter_messages(s["bag"], list(bag_topics(s["bag"]))))
     assert n["/xwam_policy/imagined/future"] >= 1 and n["/xwam_policy/imagined/points"] >= 8

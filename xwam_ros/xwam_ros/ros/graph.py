@@ -1,16 +1,29 @@
-"""The launch file's graph in one process, for machines without ``launch``/``ros2`` (ours): the same nodes, the same
-parameter file and overrides, the same topics -- spun by one MultiThreadedExecutor."""
+"""Running the graph: launch/policy.launch.py through the launch API (``LaunchedGraph``: the same description that
+``ros2 launch`` runs), or, where ``launch`` is not installed, the same nodes in one process (``Graph``: one
+MultiThreadedExecutor; the robosuite robot in a child process). ``run_graph`` picks one; `xwam-ros run` and
+`xwam-ros demo` go through it, so they run what the launch file says."""
 from __future__ import annotations
 
+import importlib.util
+import os
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
-import rclpy
 import yaml
-from rclpy.executors import MultiThreadedExecutor
 
 from ..paths import share_file  # noqa: F401  (re-exported)
+
+
+def launch_available() -> bool:
+    """launch + launch_ros are installed and the ament index knows xwam_ros (its executables in lib/xwam_ros)."""
+    if importlib.util.find_spec("launch") is None or importlib.util.find_spec("launch_ros") is None:
+        return False
+    from ..paths import ament_share, ensure_ament_prefix
+    ensure_ament_prefix()
+    share = ament_share()
+    return share is not None and (share.parents[1] / "lib" / "xwam_ros" / "policy_node").exists()
 
 
 def ros_args(config_file=None, overrides: dict | None = None) -> list:
@@ -40,7 +53,6 @@ class SimRobotProcess:
     never compete with the model for this process's interpreter lock."""
 
     def __init__(self, config_file=None, overrides: dict | None = None, namespace: str = ""):
-        import os
         import subprocess
         args = ros_args(config_file, overrides)
         if namespace:
@@ -58,6 +70,110 @@ class SimRobotProcess:
                 self.proc.kill()
 
 
+class LaunchedGraph:
+    """launch/policy.launch.py in a launch.LaunchService (nodes as child processes, as `ros2 launch` runs them).
+
+    ``overrides`` (parameter name -> value, every node) go to a temporary YAML passed as ``overrides_file``.
+    ``run()`` must be called from the main thread (launch's rule: it owns the signal handlers) and returns when the
+    graph has shut down (``shutdown()`` from any thread, Ctrl-C, or every process exited)."""
+
+    def __init__(self, config_file=None, sim: bool = True, overrides: dict | None = None, namespace: str = "",
+                 checkpoint: str = "", use_sim_time: bool = False, rviz: bool = False, sim_node: str = ""):
+        from launch import LaunchDescription, LaunchService
+        from launch.actions import IncludeLaunchDescription, RegisterEventHandler
+        from launch.event_handlers import OnProcessExit
+        from launch.launch_description_sources import PythonLaunchDescriptionSource
+        self._tmp = None
+        args = {"config_file": str(config_file or ""), "checkpoint": str(checkpoint or ""),
+                "sim": str(bool(sim)).lower(), "sim_node": sim_node, "namespace": namespace.strip("/"),
+                "use_sim_time": str(bool(use_sim_time)).lower(), "rviz": str(bool(rviz)).lower()}
+        if overrides:
+            self._tmp = tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="xwam_overrides_", delete=False)
+            yaml.safe_dump({"/**": {"ros__parameters": dict(overrides)}}, self._tmp)
+            self._tmp.close()
+            args["overrides_file"] = self._tmp.name
+        self.exits: list = []  # (process name, return code) of every node process that ended
+        on_exit = OnProcessExit(on_exit=lambda event, _ctx: self.exits.append((event.action.name, event.returncode)))
+        self.service = LaunchService()
+        self.service.include_launch_description(LaunchDescription([
+            RegisterEventHandler(on_exit),
+            IncludeLaunchDescription(PythonLaunchDescriptionSource(str(share_file("launch", "policy.launch.py"))),
+                                     launch_arguments=list(args.items()))]))
+
+    def run(self) -> int:
+        try:
+            return self.service.run()
+        finally:
+            if self._tmp is not None:
+                os.unlink(self._tmp.name)
+
+    def shutdown(self) -> None:
+        self.service.shutdown()
+
+
+def run_graph(monitor=None, duration: float = 0.0, log=print, **graph_args) -> int:
+    """Runs the graph (the launch file where launch is installed, else the in-process Graph) until ``monitor(graph)``
+    returns (it runs in a thread and gets ``graph.exits``), ``duration`` seconds pass (0 = no limit), or Ctrl-C."""
+    if launch_available():
+        log("[xwam-ros] starting launch/policy.launch.py through the launch API")
+        graph = LaunchedGraph(**graph_args)
+    else:
+        log("[xwam-ros] launch/launch_ros or the ament index registration is missing (scripts/setup.sh installs "
+            "both): running the same nodes in one process")
+        graph = InProcessRunner(**graph_args)
+    stop = threading.Event()
+
+    def watch():
+        try:
+            if monitor is not None:
+                monitor(graph)
+            else:
+                stop.wait(duration or None)
+        finally:
+            graph.shutdown()
+    if monitor is not None or duration:
+        threading.Thread(target=watch, daemon=True, name="xwam-graph-monitor").start()
+    try:
+        return graph.run()
+    finally:
+        stop.set()
+
+
+class InProcessRunner:
+    """``Graph`` behind LaunchedGraph's interface (run in the calling thread, shutdown from any thread)."""
+
+    def __init__(self, config_file=None, sim: bool = True, overrides: dict | None = None, namespace: str = "",
+                 checkpoint: str = "", use_sim_time: bool = False, rviz: bool = False, sim_node: str = ""):
+        if rviz:
+            print("[xwam-ros] rviz needs ros2 launch (rviz2 is not installable here); ignored")
+        overrides = dict(overrides or {})
+        if checkpoint:
+            overrides["checkpoint"] = checkpoint
+        if use_sim_time:
+            overrides["use_sim_time"] = True
+        from ..paths import config_path
+        self.graph = Graph(config_path(config_file or "policy.yaml"), sim=sim, overrides=overrides,
+                           namespace=namespace, sim_node=sim_node or None)
+        self._stop = threading.Event()
+        self.exits: list = []
+
+    def run(self) -> int:
+        self.graph.start()
+        try:
+            while not self._stop.wait(0.2):
+                p = self.graph.sim_process
+                if p is not None and p.proc.poll() is not None and not self.exits:
+                    self.exits.append(("sim_robot", p.proc.returncode))
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.graph.shutdown()
+        return 0
+
+    def shutdown(self) -> None:
+        self._stop.set()
+
+
 class Graph:
     """Simulated robot (optional) + policy node (+ any extra nodes) in one rclpy context.
 
@@ -65,13 +181,16 @@ class Graph:
     process, the robosuite robot in a child process."""
 
     def __init__(self, config_file=None, sim: bool = True, overrides: dict | None = None, namespace: str = "",
-                 policy=None, sim_overrides: dict | None = None):
+                 policy=None, sim_overrides: dict | None = None, sim_node: str | None = None):
+        import rclpy
+        from rclpy.executors import MultiThreadedExecutor
+
         from .camera_source import CameraSource
         from .policy_node import PolicyNode
 
-        sim_node = sim_node_of(config_file) if sim else None
+        sim_node = (sim_node or sim_node_of(config_file)) if sim else None
         if sim_node == "sim_robot":
-            import os  # before this process's DDS participant exists: camera images cross processes
+            # before this process's DDS participant exists: camera images cross processes
             os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
         self.context = rclpy.Context()
         rclpy.init(args=ros_args(config_file, overrides), context=self.context)
@@ -114,4 +233,5 @@ class Graph:
             n.destroy_node()
         self.nodes = []
         if self.context.ok():
+            import rclpy
             rclpy.shutdown(context=self.context)

@@ -1,10 +1,12 @@
 """xwam_sim_robot: the robosuite Panda (``sim/robosuite_env.py``) behind the topics a real robot cell has.
 
-Publishes per view ``/<view>/color/image_raw`` (rgb8), ``/<view>/aligned_depth_to_color/image_raw`` (16UC1 mm) and
-``/<view>/color/camera_info`` (the simulator's real intrinsics), ``/joint_states`` and ``/ee_pose`` (grip site, in
-``base_frame``), and executes ``trajectory_msgs/JointTrajectory`` on the controller topic. The arm is commanded in
-Cartesian space, like a Cartesian impedance controller: the trajectory's "joints" are x y z roll pitch yaw gripper
-(``ik: cartesian`` on the policy side), timed like joint_trajectory_controller. Between trajectories the arm holds.
+Publishes per view ``<view>/color/image_raw`` (rgb8), ``<view>/aligned_depth_to_color/image_raw`` (16UC1 mm) and
+``<view>/color/camera_info`` (the simulator's real intrinsics), ``joint_states`` and ``ee_pose`` (grip site, in
+``base_frame``), TF (``/tf_static``: base_frame -> static camera optical frames; ``/tf``: base_frame -> ``ee_frame``
+-> wrist camera optical frame), all names relative to the node's namespace but TF, and executes
+``trajectory_msgs/JointTrajectory`` on the controller topic. The arm is commanded in Cartesian space, like a
+Cartesian impedance controller: the trajectory's "joints" are x y z roll pitch yaw gripper (``ik: cartesian`` on the
+policy side), timed like joint_trajectory_controller. Between trajectories the arm holds.
 
 ``control_mode: joint``: the arm runs robosuite's joint-position controller instead and behaves like a Panda under a
 joint_trajectory_controller: ``/joint_states`` carries panda_joint1..7 and panda_finger_joint1/2, trajectories
@@ -13,7 +15,7 @@ is published on ``robot_description`` (std_msgs/String, reliable + transient loc
 ``/ee_pose`` is published in both modes (the model's state is the grip-site pose).
 
 Episodes: ``episodes`` seeded resets (seed ``seed + e``); an episode ends at the first success or after
-``max_episode_steps``; the result goes out on ``/sim/episode_result`` (std_msgs/String, JSON, reliable +
+``max_episode_steps``; the result goes out on ``sim/episode_result`` (std_msgs/String, JSON, reliable +
 transient local) and the policy's ``reset`` service is called so no chunk of the old episode runs in the next.
 """
 from __future__ import annotations
@@ -33,7 +35,7 @@ from ..robot.cartesian import AXES, axes_to_target, state_to_axes
 from ..robot.ik import urdf_from_package
 from ..robot.panda import COMMAND_JOINTS, command_to_target, joint_state
 from ..robot.trajectory import TrajectoryFollower, stamp_to_s as _t
-from .robot_io import CameraPublishers, StatePublishers, run_node
+from .robot_io import CameraPublishers, StatePublishers, TfPublishers, optical_frame, pose_matrix, run_node
 
 RESULT_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
@@ -47,12 +49,14 @@ class SimRobotNode(Node):
         self.rate = d("control_rate", 20.0, "Simulator steps per second (robosuite control frequency).")
         self.camera_every = d("camera_every", 2, "Publish the cameras every N control steps.")
         self.base_frame = d("base_frame", "world", "Frame of /ee_pose and of the trajectories' Cartesian axes.")
-        controller = d("controller_topic", "/arm_controller/joint_trajectory", "Trajectory input topic.")
+        self.ee_frame = d("ee_frame", "ee_link", "TF frame of the end effector (the grip site of ee_pose).")
+        controller = d("controller_topic", "arm_controller/joint_trajectory", "Trajectory input topic.")
         self.episodes = d("episodes", 0, "Episodes to run (0 = until stopped).")
         self.seed = d("sim_seed", 10_000, "Episode e is reset with seed sim_seed + e.")
         self.max_steps = d("max_episode_steps", 200, "Control steps before an episode counts as failed.")
         self.lookahead = d("lookahead_steps", 1, "Track the trajectory this many steps ahead (impedance lag).")
-        self.policy_reset = d("policy_reset_service", "/xwam_policy/reset", "Trigger called at every new episode.")
+        self.policy_reset = d("policy_reset_service", "xwam_policy/reset", "Trigger called at every new episode "
+                                                                        "(relative: in this node's namespace).")
         self.wait_for_policy = d("wait_for_policy", True, "Start the first episode only once the policy's reset "
                                                           "service is up (the policy has loaded and warmed up).")
         task = d("task", "Lift", "robosuite task: Lift or Stack.")
@@ -72,7 +76,9 @@ class SimRobotNode(Node):
         self._lock = threading.Lock()
         self.cameras = CameraPublishers(self, self.views)
         self.state = StatePublishers(self, self.base_frame)
-        self.result_pub = self.create_publisher(String, "/sim/episode_result", RESULT_QOS)
+        self.result_pub = self.create_publisher(String, "sim/episode_result", RESULT_QOS)
+        self.tf = TfPublishers(self)
+        self.wrist_views = [v for v, cam in zip(self.views, self.env.cfg.cameras) if cam.startswith("robot")]
         self.create_subscription(JointTrajectory, controller, self._on_trajectory, 10)
         self.reset_client = self.create_client(Trigger, self.policy_reset)
         self.results, self.episode, self.rejected = [], 0, 0
@@ -91,6 +97,9 @@ class SimRobotNode(Node):
         else:
             self.follower = TrajectoryFollower(state_to_axes(self.frame.state), AXES)
         self.episode_start = self._now()
+        if not self.tf.static_transforms:  # the static cameras' calibration, once (latched)
+            self.tf.publish_static([(self.frame.T_world_cam[v], self.base_frame, optical_frame(v))
+                                    for v in self.views if v not in self.wrist_views])
         if self.reset_client.service_is_ready():
             self.reset_client.call_async(Trigger.Request())
 
@@ -149,6 +158,10 @@ class SimRobotNode(Node):
         else:
             names, positions = AXES, state_to_axes(f.state)
         self.state.publish(names, positions, f.state[:3], f.state[3:7], stamp)
+        T_base_ee = pose_matrix(f.state[:3], f.state[3:7])
+        self.tf.publish([(T_base_ee, self.base_frame, self.ee_frame)]
+                        + [(np.linalg.inv(T_base_ee) @ f.T_world_cam[v], self.ee_frame, optical_frame(v))
+                           for v in self.wrist_views], stamp)
         if f.t % self.camera_every:
             return
         for v in self.views:
