@@ -76,7 +76,7 @@ def write_bag(path, storage="mcap", seconds=4.0, fps=10.0, size=(60, 80), joint_
         for c in cams:
             if stop_camera_at is not None and c == "sideview" and t - T0 > stop_camera_at:
                 continue
-            tp = realsense_topics(c)
+            tp = {k: ("/" + v if k.endswith("topic") else v) for k, v in realsense_topics(c).items()}  # bags: absolute
             key = (c, None if render_once else float(t))
             if key not in cache:
                 cache[key] = rig.render(c, q)

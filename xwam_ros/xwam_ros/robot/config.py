@@ -19,9 +19,9 @@ from .safety import SafetyLimits
 
 def realsense_topics(camera: str) -> dict:
     """realsense2_camera topic names for one camera namespace (aligned depth, 16UC1 millimetres)."""
-    return {"color_topic": f"/{camera}/color/image_raw",
-            "depth_topic": f"/{camera}/aligned_depth_to_color/image_raw",
-            "info_topic": f"/{camera}/color/camera_info",
+    return {"color_topic": f"{camera}/color/image_raw",
+            "depth_topic": f"{camera}/aligned_depth_to_color/image_raw",
+            "info_topic": f"{camera}/color/camera_info",
             "frame_id": f"{camera}_color_optical_frame"}
 
 
@@ -44,11 +44,11 @@ NODE_PARAMS = {
                             "higher = chunks less slowed by imagining, imaginations slower on a busy CPU."),
     "instruction": ("", "Task instruction; the ~/instruction topic (std_msgs/String) overrides it at run time."),
     "camera_names": (["agentview", "sideview", "eye_in_hand"], "Cameras in the model's view order."),
-    "joint_state_topic": ("/joint_states", "sensor_msgs/JointState of the arm."),
+    "joint_state_topic": ("joint_states", "sensor_msgs/JointState of the arm."),
     "joint_names": (["x", "y", "z", "roll", "pitch", "yaw", "gripper"], "Joints commanded in the trajectory."),
     "state_source": ("ee_pose", "'ee_pose': state = end-effector pose (ee_pose_topic) + gripper joint; "
                                 "'joints': state = joint_names positions."),
-    "ee_pose_topic": ("/ee_pose", "geometry_msgs/PoseStamped of the end effector in the base frame."),
+    "ee_pose_topic": ("ee_pose", "geometry_msgs/PoseStamped of the end effector in the base frame."),
     "gripper_joint": ("gripper", "Joint whose position is the gripper state."),
     "ik": ("gantry", "How end-effector targets become controller targets: 'cartesian' (the controller takes x y z "
                      "roll pitch yaw gripper: a Cartesian controller, or the simulated Panda), 'gantry' (the same "
@@ -70,7 +70,7 @@ NODE_PARAMS = {
     "ik_base_pose": ([0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0], "ik=urdf: base_frame -> the URDF root, [x y z qw qx qy qz]."),
     "ik_gripper_open": (0.04, "ik=urdf: gripper_joint position for the model's 'open' command (-1)."),
     "ik_gripper_closed": (0.0, "ik=urdf: gripper_joint position for the model's 'closed' command (+1)."),
-    "controller_topic": ("/arm_controller/joint_trajectory", "joint_trajectory_controller input topic."),
+    "controller_topic": ("arm_controller/joint_trajectory", "joint_trajectory_controller input topic."),
     "execution_mode": ("chunk", "'chunk': execute the whole chunk, then query again (the paper's benchmarks); "
                                 "'streaming': receding horizon, next chunk computed while the current runs and "
                                 "merged without a jump (the paper's real robot)."),

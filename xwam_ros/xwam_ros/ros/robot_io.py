@@ -33,7 +33,7 @@ class CameraPublishers:
         self.pubs = {}
         for cam in cameras:
             # relative: the camera topics live in the robot's namespace, as a realsense2_camera node's do
-            t = {k: v.lstrip("/") for k, v in realsense_topics(cam).items()}
+            t = realsense_topics(cam)  # relative names: resolved in the node's namespace
             self.pubs[cam] = (node.create_publisher(Image, t["color_topic"], qos_profile_sensor_data),
                               node.create_publisher(Image, t["depth_topic"], qos_profile_sensor_data),
                               node.create_publisher(CameraInfo, t["info_topic"], qos_profile_sensor_data),
