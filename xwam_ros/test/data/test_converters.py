@@ -16,6 +16,7 @@ def setup():
     return load_setup(share_file("config", "policy.yaml"))
 
 
+@pytest.mark.slow
 def test_episode_to_bag_and_back_is_lossless(sim_dataset, setup, tmp_path):
     data = EpisodeDataset(sim_dataset)
     ep = data[0]
@@ -52,6 +53,7 @@ def test_bag_without_the_controller_topic_is_named(sim_dataset, setup, tmp_path)
     assert bag_to_episode(tmp_path / "nocmd", setup, "delta").length == data[0].length
 
 
+@pytest.mark.slow
 def test_official_layout_round_trip(sim_dataset, tmp_path):
     data = EpisodeDataset(sim_dataset)
     root = dataset_to_official(sim_dataset, tmp_path / "official", near=0.1, far=3.0, log=lambda *_: None)
@@ -66,6 +68,7 @@ def test_official_layout_round_trip(sim_dataset, tmp_path):
     assert np.abs(inv(back.depth[inside]) - inv(ep.depth[inside])).max() <= (10 - 1 / 3) / 255 + 1e-4
 
 
+@pytest.mark.slow
 def test_official_layout_without_calibration_needs_cameras(sim_dataset, tmp_path):
     import json
     root = dataset_to_official(sim_dataset, tmp_path / "o", near=0.1, far=3.0, log=lambda *_: None)

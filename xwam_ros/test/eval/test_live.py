@@ -1,3 +1,4 @@
+import pytest
 """Recording over DDS, live replay with /clock, and offline == live observations."""
 import threading
 import time
@@ -54,6 +55,7 @@ def test_recorder_writes_what_was_published(tmp_path, ros_context):
     assert got == [0.0, 1.0, 2.0, 3.0, 4.0]
 
 
+@pytest.mark.slow
 def test_live_player_gives_the_same_observations_and_the_node_follows_sim_time(tmp_path):
     bag = tmp_path / "bag"
     write_bag(bag, seconds=3.0, fps=5.0)

@@ -63,6 +63,7 @@ def test_rebuilds_every_frame_with_the_live_code(bag, setup, model_cfg):
     assert abs(s.t - (T0 + 0.51)) < 1e-6
 
 
+@pytest.mark.slow
 def test_exact_prediction_gives_exact_metrics(bag, setup, model_cfg, tmp_path):
     rep = replay_observations(bag, setup, (64, 64), model_cfg.state_dim)
     res = evaluate_bag(bag, setup, Oracle(rep, model_cfg, 1 / setup.control_rate), tmp_path / "out", model_cfg,
@@ -80,6 +81,7 @@ def test_exact_prediction_gives_exact_metrics(bag, setup, model_cfg, tmp_path):
     assert np.array_equal(strip[:h], strip[h:2 * h])  # exact prediction: predicted row == recorded row
 
 
+@pytest.mark.slow
 def test_metrics_move_the_right_way_under_corruption(bag, setup, model_cfg, tmp_path):
     rep = replay_observations(bag, setup, (64, 64), model_cfg.state_dim)
     dt = 1 / setup.control_rate
@@ -93,6 +95,7 @@ def test_metrics_move_the_right_way_under_corruption(bag, setup, model_cfg, tmp_
     assert abs(off["action_mae"] - 0.01) < 1e-9
 
 
+@pytest.mark.slow
 def test_end_to_end_with_the_tiny_policy(bag, setup, model_cfg, tmp_path):
     policy = XWAMPolicy.from_config(model_cfg, seed=0)
     res = evaluate_bag(bag, setup, PolicyPredictor(policy, setup, imagine=True), tmp_path / "e2e", model_cfg,
@@ -103,6 +106,7 @@ def test_end_to_end_with_the_tiny_policy(bag, setup, model_cfg, tmp_path):
     assert "skipped" in s["lpips"]
 
 
+@pytest.mark.slow
 def test_bad_inputs(tmp_path, setup, model_cfg):
     hw, sd = (64, 64), model_cfg.state_dim
     with pytest.raises(BagError, match="no such bag"):

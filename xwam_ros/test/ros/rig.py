@@ -13,7 +13,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseArray
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.qos import QoSProfile
-from sensor_msgs.msg import PointCloud2
+from sensor_msgs.msg import CameraInfo, PointCloud2
 from std_msgs.msg import String
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory
@@ -28,7 +28,8 @@ from std_msgs.msg import Header
 from transforms3d.quaternions import mat2quat
 
 from xwam_ros.robot.convert import depth_to_image_msg, rgb_to_image_msg
-from xwam_ros.ros.robot_io import CameraPublishers, StatePublishers, camera_info
+from xwam_ros.robot.convert import camera_info_msg
+from xwam_ros.ros.robot_io import CameraPublishers, StatePublishers
 from xwam_ros.sim.procedural import HOME, JOINT_NAMES, CameraRig, fk
 
 CAMS = ("agentview", "sideview", "eye_in_hand")
@@ -75,7 +76,7 @@ class ScenePublisher(Node):
             pc.publish(msg)
             pd.publish(depth_to_image_msg(depth, h, Image, "16UC1"))
             if info:
-                pi.publish(camera_info(self.rig.K, *(info_hw or rgb.shape[:2]), h))
+                pi.publish(camera_info_msg(self.rig.K, *(info_hw or rgb.shape[:2]), h, CameraInfo))
         if state:
             T = fk(self.q)
             self.state.publish(JOINT_NAMES, self.q, T[:3, 3], mat2quat(T[:3, :3]), stamp_of(t_s))

@@ -14,17 +14,8 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profi
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Header
 
-from ..robot.convert import depth_to_image_msg, rgb_to_image_msg
+from ..robot.convert import camera_info_msg, depth_to_image_msg, rgb_to_image_msg
 from ..robot.config import realsense_topics
-
-
-def camera_info(K: np.ndarray, h: int, w: int, header) -> CameraInfo:
-    info = CameraInfo(header=header, height=h, width=w, distortion_model="plumb_bob")
-    info.k = [float(x) for x in np.asarray(K).ravel()]
-    info.d = [0.0] * 5
-    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    info.p = [K[0, 0], 0.0, K[0, 2], 0.0, 0.0, K[1, 1], K[1, 2], 0.0, 0.0, 0.0, 1.0, 0.0]
-    return info
 
 
 class CameraPublishers:
@@ -44,7 +35,7 @@ class CameraPublishers:
         header = Header(stamp=stamp, frame_id=frame_id)
         pc.publish(rgb_to_image_msg(rgb, header, Image))
         pd.publish(depth_to_image_msg(depth_m, header, Image, self.depth_encoding))
-        pi.publish(camera_info(K, rgb.shape[0], rgb.shape[1], header))
+        pi.publish(camera_info_msg(K, rgb.shape[0], rgb.shape[1], header, CameraInfo))
 
 
 class StatePublishers:
