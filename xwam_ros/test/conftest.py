@@ -21,6 +21,21 @@ except ImportError:  # pragma: no cover - torch is a hard dependency of the pack
     pass
 
 
+_BASE_DOMAIN = int(os.environ["ROS_DOMAIN_ID"])
+_modules_seen: list = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def private_dds_domain(request):
+    """Each test module on its own DDS domain (ids 1..100, from the run's base id): a participant a previous module
+    left discovering, or its late samples, can never reach this module's nodes. rclpy reads ROS_DOMAIN_ID when a
+    context is initialised, and launched processes inherit it."""
+    _modules_seen.append(request.module.__name__)
+    os.environ["ROS_DOMAIN_ID"] = str((_BASE_DOMAIN + len(_modules_seen) - 1) % 100 + 1)
+    yield
+    os.environ["ROS_DOMAIN_ID"] = str(_BASE_DOMAIN)
+
+
 @pytest.fixture
 def ros_context():
     """An initialised rclpy context, shut down after the test."""

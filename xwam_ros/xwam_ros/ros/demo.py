@@ -37,6 +37,9 @@ def _recorded_topics(ns: str):
     return [(_name(ns, t), cls, qos) for t, cls, qos in topics]
 
 
+IMAGINATION_GRACE_S = 20.0
+
+
 class DemoMonitor:
     """Watches the running graph from its own rclpy context (a thread of this process), records it, and decides
     when the demo is over. Everything it learns comes from topics, as any other client would see it."""
@@ -78,7 +81,10 @@ class DemoMonitor:
         if self.max_imaginations and c.get("imaginations", 0) >= self.max_imaginations:
             return True
         if self.wait_for_episodes and len(self.results) >= self.episodes:
-            return True
+            # imagination runs beside the action path at a lower priority: give one that is under way time to land,
+            # so the recording and the snapshot show an imagined future
+            self._episodes_done_at = getattr(self, "_episodes_done_at", None) or time.monotonic()
+            return c.get("imaginations", 0) >= 1 or time.monotonic() - self._episodes_done_at > IMAGINATION_GRACE_S
         if graph.exits:
             name, code = graph.exits[0]
             if not (self.wait_for_episodes and len(self.results) >= self.episodes):
