@@ -3,7 +3,9 @@ harness running the policy node beside an independent client."""
 from __future__ import annotations
 
 import copy
+import itertools
 import json
+import os
 import threading
 import time
 
@@ -85,6 +87,11 @@ class ScenePublisher(Node):
 CONFIG = share_file("config", "gantry.yaml")
 
 
+# ids 101..200, away from the per-module domains of conftest.py (1..100)
+_DOMAIN_BASE = int(os.environ.get("ROS_DOMAIN_ID", "0"))
+_DOMAINS = (101 + (_DOMAIN_BASE + i) % 100 for i in itertools.count())
+
+
 class Harness:
     """The node in its own context; the scene publisher and an independent client in another (separate DDS
     participants: everything the tests see went through DDS)."""
@@ -92,8 +99,11 @@ class Harness:
     def __init__(self, policy, imagined=True, **overrides):
         self.ctx, self.client_ctx = rclpy.Context(), rclpy.Context()
         params = {"imagine": False, "max_observation_age": 2.0, "max_inference_time": 10.0, **overrides}
-        rclpy.init(args=ros_args(CONFIG, params), context=self.ctx)
-        rclpy.init(context=self.client_ctx)
+        # a DDS domain per harness: a frame the previous test's publisher still had in flight (fresh stamp) reached
+        # the next test's node on a shared domain, and every older frame after it was then rightly out of order
+        domain = next(_DOMAINS)
+        rclpy.init(args=ros_args(CONFIG, params), context=self.ctx, domain_id=domain)
+        rclpy.init(context=self.client_ctx, domain_id=domain)
         self.node = PolicyNode(policy=policy, warm_up=False, context=self.ctx)
         self.pub = ScenePublisher(self.client_ctx)
         self.listener = Node("listener", context=self.client_ctx)
