@@ -87,9 +87,10 @@ class ScenePublisher(Node):
 CONFIG = share_file("config", "gantry.yaml")
 
 
-# ids 101..200, away from the per-module domains of conftest.py (1..100)
+# two ids in 101..200, alternating harness to harness (the previous harness's domain is never the next one's), apart
+# from the per-module domains of conftest.py (1..100) and from other runs with another base id
 _DOMAIN_BASE = int(os.environ.get("ROS_DOMAIN_ID", "0"))
-_DOMAINS = (101 + (_DOMAIN_BASE + i) % 100 for i in itertools.count())
+_DOMAINS = (101 + (_DOMAIN_BASE + 50 * (i % 2)) % 100 for i in itertools.count())
 
 
 class Harness:
