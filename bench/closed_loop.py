@@ -108,7 +108,7 @@ def main(argv=None) -> int:
             data = EpisodeDataset(a.heldout)
             held = range(len(data) - a.heldout_episodes, len(data))
             q = imagination_quality(XWAMPolicy.from_pretrained(ckpt), data, held)
-            imag.append({"train": train_name, **{k: round(v, 4) for k, v in q.items()}})
+            imag.append({"train": train_name, **{k: round(v, 4) for k, v in q.items()}})  # per step: imagination.py
     cols = ["train", "infer", "episodes", "success", "mean_len", "action_latency_ms", "wall_s"]
     print("\nclosed loop (robosuite Lift, seeds 10000+)\n" + common.table(rows, cols))
     if imag:
