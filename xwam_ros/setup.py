@@ -15,6 +15,7 @@ setup(
         (os.path.join('share', package_name, 'launch'), glob('launch/*.launch.py')),
         (os.path.join('share', package_name, 'config'), glob('config/*.yaml')),
         (os.path.join('share', package_name, 'rviz'), glob('rviz/*.rviz')),
+        (os.path.join('share', package_name, 'foxglove'), glob('foxglove/*.json')),
     ] + [(os.path.join('share', package_name, os.path.dirname(f)), [f])
          for f in glob('models/**/*', recursive=True) if os.path.isfile(f)],
     package_data={package_name: ['assets/**/*']},
