@@ -2,6 +2,8 @@
 direction, future steps tinted from the observation's colours to orange so the motion is visible."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -57,3 +59,68 @@ def snapshot(step_clouds: list, path, center=None, observed=None) -> None:
     cv2.putText(img, f"imagined 4D future: {n} steps (later = more orange); observed scene dimmed", (8, 20),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
     cv2.imwrite(str(path), img[..., ::-1])
+
+
+@dataclass
+class StepView:
+    """What one future step looked like: imagined and (when it was seen) observed clouds and RGB-D of one view."""
+    t_s: float
+    imagined: tuple  # (points [N,3], colors [N,3] uint8) in the base frame
+    observed: tuple | None = None
+    imagined_rgb: np.ndarray | None = None  # [H, W, 3] uint8
+    observed_rgb: np.ndarray | None = None
+    imagined_depth: np.ndarray | None = None  # [H, W] metres
+    observed_depth: np.ndarray | None = None
+
+
+def framing_pose(points: np.ndarray, fovy: float = 50.0, azimuth_deg: float = -35.0, elevation_deg: float = 35.0):
+    """An oblique camera that frames ``points`` (robust: the 5-95 % box, so a few far background points do not
+    shrink the scene to a dot)."""
+    lo, hi = np.percentile(points, [5, 95], axis=0)
+    center, radius = (lo + hi) / 2, max(float(np.linalg.norm(hi - lo)) / 2, 0.05)
+    dist = 1.15 * radius / np.tan(np.deg2rad(fovy) / 2)
+    az, el = np.deg2rad(azimuth_deg), np.deg2rad(elevation_deg)
+    eye = center + dist * np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
+    return look_at(eye, center)
+
+
+def _depth_image(depth, hw, near=0.0, far=None) -> np.ndarray:
+    d = np.nan_to_num(np.asarray(depth, np.float32), nan=0.0)
+    far = far if far is not None else float(np.percentile(d[d > 0], 99)) if (d > 0).any() else 1.0
+    u8 = (255 * np.clip((d - near) / max(far - near, 1e-6), 0, 1)).astype(np.uint8)
+    return cv2.resize(cv2.applyColorMap(u8, cv2.COLORMAP_TURBO)[..., ::-1], hw[::-1], interpolation=cv2.INTER_NEAREST)
+
+
+def _label(img, text, scale: float = 0.45) -> np.ndarray:
+    img = img.copy()
+    cv2.putText(img, text, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return img
+
+
+def future_grid(steps: list, path, panel_hw=(240, 320)) -> np.ndarray:
+    """One column per future step: observed cloud over imagined cloud, both from the same camera that frames the
+    observed scene (table, object, gripper), then real | imagined RGB and depth strips of one view. Missing
+    observations (the future not yet seen) are grey panels saying so. Writes ``path`` (PNG) and returns the image."""
+    h, w = panel_hw
+    seen = [s.observed[0] for s in steps if s.observed is not None and len(s.observed[0])]
+    anchor = np.concatenate(seen) if seen else np.concatenate([s.imagined[0] for s in steps])
+    T = framing_pose(anchor)
+    blank = lambda text: _label(np.full((h, w, 3), 60, np.uint8), text)  # noqa: E731
+    half = (h // 2, w // 2)
+    cols = []
+    for s in steps:
+        obs = (blank(f"t+{s.t_s:.2f} s: not observed") if s.observed is None
+               else _label(splat(*s.observed, T, panel_hw), f"observed  t+{s.t_s:.2f} s"))
+        parts = [obs, _label(splat(*s.imagined, T, panel_hw), "imagined")]
+        for real, pred, name, draw in ((s.observed_rgb, s.imagined_rgb, "RGB", lambda x: cv2.resize(x, half[::-1])),
+                                       (s.observed_depth, s.imagined_depth, "depth", lambda x: _depth_image(x, half))):
+            if pred is None:
+                continue
+            left = np.full((*half, 3), 60, np.uint8) if real is None else draw(real)
+            parts.append(np.concatenate([_label(left, f"real {name}", 0.35),
+                                         _label(draw(pred), f"imagined {name}", 0.35)], 1))
+        cols.append(np.concatenate(parts, 0))
+    rows = max(c.shape[0] for c in cols)
+    img = np.concatenate([np.pad(c, ((0, rows - c.shape[0]), (0, 4), (0, 0))) for c in cols], axis=1)
+    cv2.imwrite(str(path), img[..., ::-1])
+    return img
