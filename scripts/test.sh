@@ -14,16 +14,7 @@ export PYOPENGL_PLATFORM="${PYOPENGL_PLATFORM:-egl}"
 case ":${AMENT_PREFIX_PATH:-}:" in *":$V:"*) ;; *) export AMENT_PREFIX_PATH="${AMENT_PREFIX_PATH:+$AMENT_PREFIX_PATH:}$V" ;; esac
 cd "$ROOT/xwam_ros"
 rc=0
-if [ $# -eq 0 ]; then
-  # The policy node's DDS tests run in an interpreter of their own: after the in-process launch / sim-time tests of
-  # the same session they stopped receiving synchronised sets (rclpy state left in the process; each passes alone and
-  # in any order among themselves). The rest of the suite runs in a second interpreter.
-  NODE_TESTS=(test/ros/test_policy_node.py test/ros/test_policy_outputs.py)
-  "$V/bin/python" -m pytest "${NODE_TESTS[@]}" -q -p no:cacheprovider || rc=$?
-  "$V/bin/python" -m pytest test -q -p no:cacheprovider "${NODE_TESTS[@]/#/--deselect=}" || rc=$((rc ? rc : $?))
-else
-  "$V/bin/python" -m pytest test -q -p no:cacheprovider "$@" || rc=$?
-fi
+"$V/bin/python" -m pytest test -q -p no:cacheprovider "$@" || rc=$?
 if [ $# -eq 0 ]; then
   WS="$(mktemp -d "${TMPDIR:-/tmp}/xwam_ws.XXXXXX")"
   bash "$ROOT/scripts/colcon_ws.sh" "$WS" || rc=$((rc ? rc : $?))

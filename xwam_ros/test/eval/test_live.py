@@ -1,7 +1,4 @@
 """Recording over DDS, live replay with /clock, and offline == live observations."""
-import os
-import subprocess
-import sys
 import threading
 import time
 
@@ -60,14 +57,6 @@ def test_recorder_writes_what_was_published(tmp_path, ros_context):
 
 @pytest.mark.slow
 def test_live_player_gives_the_same_observations_and_the_node_follows_sim_time(tmp_path):
-    """Runs in a fresh interpreter: after this test's /clock-driven node, later policy-node tests in the same process
-    stopped receiving synchronised sets (reproduced with test/ros/test_policy_node.py; a leak of process-wide rclpy/DDS
-    state we have not pinned down), so it keeps its side effects to itself."""
-    if os.environ.get("XWAM_TEST_INNER") != "1":
-        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"{__file__}::test_live_player_gives_the_same_observations_and_the_node_follows_sim_time"],
-                           env={**os.environ, "XWAM_TEST_INNER": "1"}, capture_output=True, text=True, timeout=600)
-        assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
-        return
     bag = tmp_path / "bag"
     write_bag(bag, seconds=3.0, fps=5.0)
     setup = load_setup(CONFIG)

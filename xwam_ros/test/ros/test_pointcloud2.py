@@ -86,3 +86,14 @@ def test_bad_clouds_name_the_problem():
         read_xyzrgb(good)
     with pytest.raises(ValueError, match="3 points but 2 colours"):
         make_xyzrgb_cloud(np.ones((3, 3)), np.ones((2, 3)), Header())
+
+
+def test_editing_one_clouds_fields_leaves_later_clouds_intact():
+    # a subscriber (or test) that edits a cloud's fields in place must not change the next published cloud: shared
+    # PointField objects made every later make_xyzrgb_cloud fail in the policy node of the same process
+    first = make_xyzrgb_cloud(np.ones((2, 3)), np.ones((2, 3)), Header())
+    first.fields[3].datatype = PointField.FLOAT64
+    first.fields[0].name = "q"
+    later = make_xyzrgb_cloud(np.ones((2, 3)), np.full((2, 3), 7), Header())
+    assert [(f.name, f.datatype) for f in later.fields] == [("x", 7), ("y", 7), ("z", 7), ("rgb", 7)]
+    assert np.array_equal(read_xyzrgb(later)[1], np.full((2, 3), 7))

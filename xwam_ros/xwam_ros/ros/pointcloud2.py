@@ -12,9 +12,16 @@ import numpy as np
 from sensor_msgs.msg import PointField
 from sensor_msgs_py import point_cloud2
 
-XYZRGB_FIELDS = [PointField(name=n, offset=o, datatype=PointField.FLOAT32, count=1)
-                 for n, o in (("x", 0), ("y", 4), ("z", 8), ("rgb", 12))]
-_XYZRGB_DTYPE = point_cloud2.dtype_from_fields(XYZRGB_FIELDS)
+_XYZRGB_LAYOUT = (("x", 0), ("y", 4), ("z", 8), ("rgb", 12))
+
+
+def xyzrgb_fields() -> list:
+    """Fresh PointField objects of our layout. Every message gets its own: create_cloud stores the list's objects
+    in the message, so shared ones would let anyone editing one message's fields corrupt every later cloud."""
+    return [PointField(name=n, offset=o, datatype=PointField.FLOAT32, count=1) for n, o in _XYZRGB_LAYOUT]
+
+
+_XYZRGB_DTYPE = point_cloud2.dtype_from_fields(xyzrgb_fields())
 _PACKED_COLOUR_TYPES = (PointField.INT32, PointField.UINT32, PointField.FLOAT32)  # 4 bytes holding 0x00RRGGBB
 
 
@@ -61,7 +68,7 @@ def make_xyzrgb_cloud(points: np.ndarray, colors: np.ndarray, header, msg_cls=No
     block = np.empty((len(points), 4), np.float32)
     block[:, :3] = points
     block[:, 3] = pack_rgb(colors).view(np.float32)  # same-dtype copy: the colour bits pass unchanged
-    msg = point_cloud2.create_cloud(header, XYZRGB_FIELDS, block.view(_XYZRGB_DTYPE).reshape(-1))
+    msg = point_cloud2.create_cloud(header, xyzrgb_fields(), block.view(_XYZRGB_DTYPE).reshape(-1))
     msg.is_dense = True
     return msg
 
