@@ -19,7 +19,6 @@ from ..model.layout import ONE_ARM
 from .episodes import DatasetError, DatasetMeta, EpisodeDataset, write_episode
 
 
-
 def compute_stats(root: Path) -> dict:
     """q01/q99 of states and actions over every step (actions symmetric, scale only), saved as stats.json."""
     from .clips import dataset_normalizer
