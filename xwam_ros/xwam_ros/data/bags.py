@@ -21,19 +21,25 @@ from ..robot.extrinsics import camera_extrinsics
 from .bag_observations import replay_observations
 from .bag_reader import BagError, iter_messages, make_typestore
 from ..model.actions import encode_ee_deltas
-from ..robot.cartesian import state_to_axes as _axes
+from ..model.layout import DELTA_GRIPPER, ONE_ARM, one_arm
+from ..robot.cartesian import GRIPPER_AXIS, state_to_axes as _axes
 from .episodes import DatasetMeta, Episode
 
 T0 = 1_000.0  # bag time of an episode's first step (seconds)
 
 
 def bag_to_episode(bag, setup, gripper_action: str = "delta", instruction: str = "") -> Episode:
-    """One episode from a recorded bag; raises BagError naming the bag and what is missing or broken."""
-    rep = replay_observations(bag, setup, None, 8, instruction)
+    """One episode from a recorded bag; raises BagError naming the bag and what is missing or broken.
+
+    The robot config has one /ee_pose topic and one gripper joint: the episode's states are one arm's (StateLayout)."""
+    if setup.state_source != "ee_pose":
+        raise BagError(f"{bag}: episodes hold end-effector states; the robot config has state_source "
+                       f"{setup.state_source!r}, not 'ee_pose'")
+    rep = replay_observations(bag, setup, None, ONE_ARM.state_size, instruction)
     steps = rep.steps
     if len(steps) < 2:
         raise BagError(f"{bag}: only {len(steps)} usable observation(s); an episode needs at least 2")
-    states = np.stack([s.state[:8] for s in steps]).astype(np.float32)
+    states = np.stack([s.state for s in steps]).astype(np.float32)  # assemble_state: one arm's 8 values
     rgb = np.stack([np.stack([s.built.frames[v].rgb for s in steps]) for v in range(len(setup.cameras))])
     depth = np.stack([np.stack([s.built.frames[v].depth for s in steps]) for v in range(len(setup.cameras))])
     K = np.stack([steps[0].built.frames[v].K for v in range(len(setup.cameras))]).astype(np.float32)
@@ -78,6 +84,7 @@ def episode_to_bag(ep: Episode, meta: DatasetMeta, path, setup, storage: str = "
     if [c.name for c in setup.cameras] != list(meta.view_names):
         raise ValueError(f"config cameras {[c.name for c in setup.cameras]} differ from the episode's views "
                          f"{list(meta.view_names)}")
+    arm = one_arm(ep.states, "a bag of one ee_pose topic")
     path = Path(path)
     w = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3)
     ts = make_typestore()
@@ -103,9 +110,9 @@ def episode_to_bag(ep: Episode, meta: DatasetMeta, path, setup, storage: str = "
             put(setup.joint_state_topic, "sensor_msgs/msg/JointState", tt,
                 JointState(header=h, name=list(setup.joint_names), position=[float(x) for x in _axes(s)]))
             ee = PoseStamped(header=h)
-            ee.pose.position.x, ee.pose.position.y, ee.pose.position.z = (float(x) for x in s[:3])
+            ee.pose.position.x, ee.pose.position.y, ee.pose.position.z = (float(x) for x in arm.position(s))
             o = ee.pose.orientation
-            o.w, o.x, o.y, o.z = (float(x) for x in s[3:7])
+            o.w, o.x, o.y, o.z = (float(x) for x in arm.quaternion(s))
             put(setup.ee_pose_topic, "geometry_msgs/msg/PoseStamped", tt, ee)
             for v, cam in enumerate(setup.cameras):
                 hc = Header(stamp=stamp(tt), frame_id=cam.frame_id)
@@ -116,7 +123,7 @@ def episode_to_bag(ep: Episode, meta: DatasetMeta, path, setup, storage: str = "
             # the command sent at this step: the next measured pose, with the gripper action as commanded
             nxt = _axes(ep.states[min(t + 1, ep.length - 1)])
             if meta.gripper_action == "absolute":
-                nxt[6] = ep.actions[t, 6]
+                nxt[GRIPPER_AXIS] = arm.arm_action(ep.actions[t])[DELTA_GRIPPER]
             traj = JointTrajectory(header=h, joint_names=list(setup.joint_names),
                                    points=[JointTrajectoryPoint(positions=[float(x) for x in nxt],
                                                                 time_from_start=Duration(sec=0, nanosec=int(dt * 1e9)))])

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..geometry.image import resize_rgbd
+from ..model.layout import DELTA_GRIPPER, StateLayout
 from .episodes import DatasetError, Episode, EpisodeDataset
 
 
@@ -31,10 +32,12 @@ class Clip:
 
 
 def hold_action(last: np.ndarray, gripper_action: str) -> np.ndarray:
-    """No motion; an absolute gripper command keeps its last value, a gripper delta is zero."""
+    """No motion; an absolute gripper command keeps its last value (every arm's), a gripper delta is zero."""
     a = np.zeros_like(last)
-    if gripper_action == "absolute" and last.shape[0] >= 7:
-        a[6] = last[6]
+    if gripper_action == "absolute":
+        layout = StateLayout.from_action_dim(last.shape[0], "the dataset's action width")
+        for arm in range(layout.arms):
+            layout.arm_action(a, arm)[DELTA_GRIPPER] = layout.arm_action(last, arm)[DELTA_GRIPPER]
     return a
 
 
@@ -128,4 +131,5 @@ def dataset_normalizer(root: Path, episodes=None, action_dim: int | None = None,
         acts = np.pad(acts, ((0, 0), (0, action_dim - acts.shape[1])))
     if state_dim is not None:
         sts = np.pad(sts, ((0, 0), (0, state_dim - sts.shape[1])))
-    return Normalizer.fit(acts, sts, passthrough_state_dims=(3, 4, 5, 6)), len(acts)
+    quaternions = StateLayout.from_state_dim(sts.shape[1], "the dataset's state width").quaternion_indices()
+    return Normalizer.fit(acts, sts, passthrough_state_dims=quaternions), len(acts)

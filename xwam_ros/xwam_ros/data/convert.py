@@ -15,10 +15,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from ..model.layout import ONE_ARM
 from .episodes import DatasetError, DatasetMeta, EpisodeDataset, write_episode
-
-STATE_NAMES = ("x", "y", "z", "qw", "qx", "qy", "qz", "gripper")
-ACTION_NAMES = ("dx", "dy", "dz", "rx", "ry", "rz", "gripper")
 
 
 def compute_stats(root: Path) -> dict:
@@ -36,8 +34,8 @@ def bags_to_dataset(bags, config, out: Path, gripper_action: str, fps: float | N
     from .bags import bag_to_episode
     setup = load_setup(config)
     meta = DatasetMeta(fps=fps or setup.control_rate, view_names=tuple(c.name for c in setup.cameras),
-                       view_kinds=tuple(c.kind for c in setup.cameras), state_names=STATE_NAMES,
-                       action_names=ACTION_NAMES, gripper_action=gripper_action, base_frame=setup.base_frame,
+                       view_kinds=tuple(c.kind for c in setup.cameras), state_names=ONE_ARM.state_names(),
+                       action_names=ONE_ARM.action_names(), gripper_action=gripper_action, base_frame=setup.base_frame,
                        extra={"source": "bags", "config": str(config)})
     EpisodeDataset.create(out, meta)
     n = 0
@@ -70,8 +68,8 @@ def official_to_dataset(src: Path, out: Path, views, near: float, far: float, fp
                         gripper_action: str = "delta", log=print) -> Path:
     from .official import import_official, official_episodes
     kinds = tuple((cameras or {}).get(v, {}).get("kind", "wrist" if "hand" in v else "static") for v in views)
-    meta = DatasetMeta(fps=fps, view_names=tuple(views), view_kinds=kinds, state_names=STATE_NAMES,
-                       action_names=ACTION_NAMES, gripper_action=gripper_action,
+    meta = DatasetMeta(fps=fps, view_names=tuple(views), view_kinds=kinds, state_names=ONE_ARM.state_names(),
+                       action_names=ONE_ARM.action_names(), gripper_action=gripper_action,
                        extra={"source": f"official:{src}", "depth_range": [near, far]})
     EpisodeDataset.create(out, meta)
     files = official_episodes(src)

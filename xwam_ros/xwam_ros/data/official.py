@@ -21,6 +21,7 @@ from scipy.spatial.transform import Rotation
 
 from ..geometry.depth import inverse_depth_to_metric, metric_to_inverse_depth
 from ..model.actions import encode_ee_deltas
+from ..model.layout import DELTA_GRIPPER, ONE_ARM, arm_state_from, one_arm
 from .episodes import DatasetError, DatasetMeta, Episode
 
 CHUNK = 1000  # episodes per chunk directory
@@ -73,13 +74,16 @@ def export_official(episodes, meta: DatasetMeta, root: Path, near: float, far: f
                          "rgb_path": _rel("video", view, i), "depth_path": _rel("depth", view, i),
                          "start": 0, "end": ep.length, "fps": meta.fps}
         s = ep.states.astype(np.float64)
-        rotm = Rotation.from_quat(s[:, [4, 5, 6, 3]]).as_matrix().reshape(-1, 9)
+        arm = one_arm(s, "the official layout's left-arm export")
+        pos, grip = arm.position(s), arm.gripper(s)[:, None]
+        rotm = Rotation.from_quat(arm.quaternion(s), scalar_first=True).as_matrix().reshape(-1, 9)
         nxt = np.minimum(np.arange(ep.length) + 1, ep.length - 1)  # the target of step t is the pose at t + 1
-        grip_target = ep.actions[:, 6:7] if meta.gripper_action == "absolute" else s[nxt, 7:8]
+        grip_target = arm.arm_action(ep.actions)[:, DELTA_GRIPPER:] if meta.gripper_action == "absolute" \
+            else grip[nxt]
         doc = {"num_frames": ep.length, "instructions": [ep.instruction], "observations": obs,
-               "proprios": {"left_ee_pos": s[:, :3].tolist(), "left_ee_rotm": rotm.tolist(),
-                            "left_gripper_pos": s[:, 7:8].tolist()},
-               "actions": {"left_ee_pos": s[nxt, :3].tolist(), "left_ee_rotm": rotm[nxt].tolist(),
+               "proprios": {"left_ee_pos": pos.tolist(), "left_ee_rotm": rotm.tolist(),
+                            "left_gripper_pos": grip.tolist()},
+               "actions": {"left_ee_pos": pos[nxt].tolist(), "left_ee_rotm": rotm[nxt].tolist(),
                            "left_gripper_pos": np.asarray(grip_target).tolist()},
                # not read by X-WAM: what the official layout has no field for, so the trip back is exact
                "xwam_ros": {"K": ep.K.tolist(), "T_base_cam": ep.T_base_cam.tolist(), "success": ep.success,
@@ -127,7 +131,8 @@ def import_official(path: Path, root: Path, views, near: float, far: float, came
     pos = np.asarray(pro["left_ee_pos"], np.float64)[:n]
     quat = Rotation.from_matrix(np.asarray(pro["left_ee_rotm"], np.float64)[:n].reshape(-1, 3, 3)).as_quat()
     wxyz = quat[:, [3, 0, 1, 2]] * np.where(quat[:, 3:4] < 0, -1.0, 1.0)
-    states = np.concatenate([pos, wxyz, np.asarray(pro["left_gripper_pos"], np.float64)[:n, :1]], 1).astype(np.float32)
+    grip = np.asarray(pro["left_gripper_pos"], np.float64)[:n, 0]
+    states = arm_state_from(pos, wxyz, grip).astype(np.float32)  # the left arm only: one arm (StateLayout)
     extra = doc.get("xwam_ros", {})
     grips = None
     if extra.get("gripper_action", gripper_action) == "absolute":
@@ -150,7 +155,8 @@ def _calibration(extra, cameras, views, states, n, path):
     for v in views:
         E = np.asarray(cameras[v]["extrinsic"], np.float64).reshape(4, 4)
         if cameras[v].get("kind", "static") == "wrist":
-            T.append(np.stack([ee_pose_to_matrix(s[:3], s[3:7]) @ E for s in states.astype(np.float64)]))
+            T.append(np.stack([ee_pose_to_matrix(ONE_ARM.position(s), ONE_ARM.quaternion(s)) @ E
+                               for s in states.astype(np.float64)]))
         else:
             T.append(np.repeat(E[None], n, 0))
     return K, np.stack(T).astype(np.float32)

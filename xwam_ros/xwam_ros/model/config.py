@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from .layout import StateLayout
+
 
 # Former field names (also the official X-WAM config's names) -> ours; read by from_dict.
 LEGACY_NAMES = {"proprio_dim": "state_dim", "action_num": "actions_per_frame"}
@@ -33,7 +35,8 @@ class XWAMConfig:
     view_names: tuple = ("robot0_agentview_left", "robot0_agentview_right", "robot0_eye_in_hand")
     view_kinds: tuple = ("static", "static", "wrist")
     action_dim: int = 14
-    state_dim: int = 16  # robot state vector (the checkpoints' proprio_encoder/decoder keys keep "proprio")
+    state_dim: int = 16  # robot state vector (the checkpoints' proprio_encoder/decoder keys keep "proprio"); with
+    # ee_delta actions 8 per arm and action_dim 7 per arm: StateLayout.of(config), model/layout.py
     actions_per_frame: int = 4  # actions per video frame (K / H; the official config's action_num)
     num_frames: int = 9  # 1 conditioning + H future frames
     num_actions: int = 32  # actions in one chunk (= actions_per_frame x (num_frames - 1))
@@ -154,6 +157,11 @@ class XWAMConfig:
             bad("gripper_action", f"must be 'delta' or 'absolute', got {self.gripper_action!r}")
         if self.action_space not in ("ee_delta", "joint"):
             bad("action_space", f"must be 'ee_delta' or 'joint', got {self.action_space!r}")
+        if self.action_space == "ee_delta":
+            try:
+                StateLayout.of(self)  # 8 state / 7 action values per arm (model/layout.py)
+            except ValueError as exc:
+                bad("state_dim", str(exc))
         if not self.action_dt > 0:
             bad("action_dt", f"seconds between actions must be positive, got {self.action_dt}")
         if not self.shift > 0:

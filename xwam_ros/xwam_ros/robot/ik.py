@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..model.layout import ONE_ARM
 from .safety import ChunkRejected
 
 IDENTITY_POSE = (0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0)
@@ -211,8 +212,9 @@ class UrdfIK:
         Step 0 starts from ``q_seed`` (the measured joints), step k from step k-1. Raises IKError naming the first
         step that is unreachable, singular, blocked by a joint limit, or a jump of more than max_joint_jump."""
         poses = np.asarray(ee_poses, np.float64)
-        if poses.ndim != 2 or poses.shape[1] != 8 or len(poses) == 0:
-            raise IKError(f"IK expects [K, 8] poses (xyz, quat wxyz, gripper), got shape {poses.shape}")
+        if poses.ndim != 2 or poses.shape[1] != ONE_ARM.state_size or len(poses) == 0:
+            raise IKError(f"IK expects [K, {ONE_ARM.state_size}] poses of one arm (xyz, quat wxyz, gripper; "
+                          f"StateLayout(arms=1)), got shape {poses.shape}")
         if not np.all(np.isfinite(poses)):
             raise IKError("IK input poses contain NaN or inf")
         prev = self._arm(q_seed, "q_seed")
@@ -223,7 +225,7 @@ class UrdfIK:
         q = self._q_model(np.clip(prev, self.lower, self.upper))
         out = np.empty((len(poses), len(self.joint_names)))
         for k, p in enumerate(poses):
-            q, reason = self._solve_one(self.base_inv * _se3(p[:7]), q)
+            q, reason = self._solve_one(self.base_inv * _se3(ONE_ARM.pose(p)), q)
             if reason:
                 raise IKError(f"IK failed at chunk step {k} of {len(poses)}: {reason}")
             arm = q[self.q_index]
@@ -237,7 +239,7 @@ class UrdfIK:
             out[k, : len(arm)] = arm
             prev = arm
         if self.cfg.gripper is not None:
-            out[:, -1] = self.cfg.gripper.to_joint(poses[:, 7])
+            out[:, -1] = self.cfg.gripper.to_joint(ONE_ARM.gripper(poses))
         return out
 
     def _solve_one(self, target, q: np.ndarray) -> tuple[np.ndarray, str]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..geometry.camera import ee_pose_to_matrix, scale_intrinsics
+from ..model.layout import arm_state_from
 from ..model.policy import Observation
 from .convert import ImageConversionError, camera_info_to_K, depth_to_metres, image_to_rgb
 
@@ -77,13 +78,13 @@ def joint_vector(joint_state, names) -> np.ndarray:
 
 
 def ee_state(pose, gripper: float) -> np.ndarray:
-    """X-WAM's single-arm state: position, quaternion wxyz with w >= 0, gripper."""
+    """One arm's state (StateLayout): position, quaternion wxyz with w >= 0, gripper."""
     q = np.array([pose.orientation.w, pose.orientation.x, pose.orientation.y, pose.orientation.z])
     if q[0] < 0:
         q = -q
     p = np.array([pose.position.x, pose.position.y, pose.position.z])
     ee_pose_to_matrix(p, q)  # validates the quaternion
-    return np.concatenate([p, q, [gripper]]).astype(np.float32)
+    return arm_state_from(p, q, gripper).astype(np.float32)
 
 
 def build_observation(synced: dict, infos: dict, state: np.ndarray, instruction: str, view_names, out_hw,

@@ -4,13 +4,19 @@ from __future__ import annotations
 import numpy as np
 from transforms3d.euler import quat2euler
 
-from ..model.actions import decode_ee_deltas, decode_joint_actions
+from ..model.actions import decode_ee_chunk, decode_joint_actions
+from ..model.layout import ONE_ARM, one_arm
+from .cartesian import ROTATION_AXES
 from .ik import UrdfIK
 
 
 def decode_targets(actions: np.ndarray, action_space: str, state: np.ndarray, joints: np.ndarray, ik: str,
                    gripper_action: str = "delta", solver: "UrdfIK | None" = None):
-    """-> (absolute joint targets [K, J] or None when no IK, absolute EE poses [K, 8] or None).
+    """-> (absolute joint targets [K, J] or None when no IK, absolute EE states [K, 8 x arms] or None).
+
+    ``state`` is the robot's measured state: for EE actions, 8 values per arm (StateLayout); a one-arm robot on a
+    two-arm model drives arm 0. Every IK mode drives one arm and rejects a two-arm state before decoding; ``ik:
+    none`` returns every arm's poses and grippers.
 
     ``ik``: "none" (EE poses only); "cartesian" / "gantry": the robot takes Cartesian targets directly as
     [x, y, z, roll, pitch, yaw, gripper] (a Cartesian controller, the simulated Panda, or the gantry whose IK is
@@ -19,7 +25,9 @@ def decode_targets(actions: np.ndarray, action_space: str, state: np.ndarray, jo
     IKError (a ChunkRejected) when any step has no solution."""
     if action_space == "joint":
         return decode_joint_actions(actions[:, : len(joints)], joints, "delta"), None
-    ee = decode_ee_deltas(actions[:, :7], state[:3], state[3:7], gripper=state[7], gripper_mode=gripper_action)
+    if ik != "none":
+        one_arm(state, f"ik={ik!r}")  # before decoding: never IK to the first arm of a two-arm state
+    ee = decode_ee_chunk(actions, state, gripper_action)
     if ik == "none":
         return None, ee
     if ik == "urdf":
@@ -28,7 +36,9 @@ def decode_targets(actions: np.ndarray, action_space: str, state: np.ndarray, jo
         return solver.solve_chunk(ee, joints), ee
     if ik not in ("gantry", "cartesian"):
         raise ValueError(f"unknown IK {ik!r}")
-    q = np.array([[*p[:3], *quat2euler(p[3:7]), p[7]] for p in ee])  # the gantry's IK is exact
+    q = np.array([[*ONE_ARM.position(p), *quat2euler(ONE_ARM.quaternion(p)), ONE_ARM.gripper(p)]
+                  for p in ee])  # the gantry's IK is exact
     # keep each angle on the branch nearest the measured joint (Euler angles wrap at +-pi)
-    q[:, 3:6] = joints[3:6] + (q[:, 3:6] - joints[3:6] + np.pi) % (2 * np.pi) - np.pi
+    rpy = ROTATION_AXES
+    q[:, rpy] = joints[rpy] + (q[:, rpy] - joints[rpy] + np.pi) % (2 * np.pi) - np.pi
     return q, ee

@@ -31,7 +31,8 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from ..robot.cartesian import AXES, axes_to_target, state_to_axes
+from ..model.layout import ONE_ARM
+from ..robot.cartesian import AXES, ROTATION_AXES, axes_to_target, state_to_axes
 from ..robot.ik import urdf_from_package
 from ..robot.panda import COMMAND_JOINTS, command_to_target, joint_state
 from ..robot.trajectory import TrajectoryFollower, stamp_to_s as _t
@@ -128,7 +129,8 @@ class SimRobotNode(Node):
         with self._lock:
             # Cartesian angles continue from where the arm is, never across a wrap (joint angles do not wrap)
             if not self.joint_mode and len(pos) and pos.shape[1] == len(AXES):
-                pos[:, 3:6] = np.unwrap(np.vstack([self.follower.q[3:6], pos[:, 3:6]]), axis=0)[1:]
+                rpy = ROTATION_AXES
+                pos[:, rpy] = np.unwrap(np.vstack([self.follower.q[rpy], pos[:, rpy]]), axis=0)[1:]
             err = self.follower.set(msg.joint_names, stamp, tfs, pos, now)
         if err:
             self.rejected += 1
@@ -157,8 +159,9 @@ class SimRobotNode(Node):
             names, positions = joint_state(self.env.joint_positions(), self.env.finger_positions())
         else:
             names, positions = AXES, state_to_axes(f.state)
-        self.state.publish(names, positions, f.state[:3], f.state[3:7], stamp)
-        T_base_ee = pose_matrix(f.state[:3], f.state[3:7])
+        position, quaternion = ONE_ARM.position(f.state), ONE_ARM.quaternion(f.state)  # the Panda: one arm
+        self.state.publish(names, positions, position, quaternion, stamp)
+        T_base_ee = pose_matrix(position, quaternion)
         self.tf.publish([(T_base_ee, self.base_frame, self.ee_frame)]
                         + [(np.linalg.inv(T_base_ee) @ f.T_world_cam[v], self.ee_frame, optical_frame(v))
                            for v in self.wrist_views], stamp)

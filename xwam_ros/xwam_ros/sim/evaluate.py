@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from ..model.actions import decode_ee_deltas
+from ..model.actions import decode_ee_chunk
+from ..model.layout import StateLayout, one_arm
 from ..model.policy import Observation
 from ..geometry.image import resize_rgbd
 from ..robot.ik import IKError, UrdfIK, urdf_from_package
@@ -54,14 +55,15 @@ class ClosedLoopConfig:
 def observation(frame, cfg, instruction: str) -> Observation:
     hw = (cfg.height, cfg.width)
     rgb = np.stack([resize_rgbd(frame.rgb[v], None, frame.K[v], hw)[0] for v in cfg.view_names])
-    state = np.zeros(cfg.state_dim, np.float32)
-    state[: len(frame.state)] = frame.state
+    state = StateLayout.of(cfg).pad(np.asarray(frame.state, np.float32))  # the simulated arm in arm 0's slots
     return Observation(rgb=rgb, state=state, instruction=instruction)
 
 
 def pose_to_target(pose: np.ndarray) -> np.ndarray:
-    """[xyz, quat wxyz, gripper] -> SimEnv target [xyz, rotvec, gripper]."""
-    return np.concatenate([pose[:3], Rotation.from_quat(pose[[4, 5, 6, 3]]).as_rotvec(), [pose[7]]])
+    """One arm's state [xyz, quat wxyz, gripper] -> SimEnv target [xyz, rotvec, gripper]."""
+    arm = one_arm(pose, "the simulated Panda")
+    rotation = Rotation.from_quat(arm.quaternion(pose), scalar_first=True)
+    return np.concatenate([arm.position(pose), rotation.as_rotvec(), [arm.gripper(pose)]])
 
 
 def panda_ik_for(env: SimEnv) -> UrdfIK:
@@ -97,8 +99,7 @@ def run_episode(env: SimEnv, policy, seed: int, cl: ClosedLoopConfig, ik: UrdfIK
                             depth_every_call=cl.mode == "sync")
         queries += 1
         latencies.append(res.latency)
-        s = frame.state
-        poses = decode_ee_deltas(res.actions[:, :7], s[:3], s[3:7], gripper=s[7], gripper_mode=cfg.gripper_action)
+        poses = decode_ee_chunk(res.actions, frame.state, cfg.gripper_action)  # the Panda: arm 0's actions
         try:
             targets, ik_s = chunk_targets(env, poses, ik)
         except IKError as e:  # no motion from a rejected chunk: hold one step, then ask again

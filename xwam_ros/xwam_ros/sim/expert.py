@@ -10,6 +10,8 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 from transforms3d.quaternions import quat2mat
 
+from ..model.layout import ONE_ARM
+
 POS_SCALE, ROT_SCALE = 0.05, 0.5  # metres / radians per unit command (robosuite's Panda OSC output range)
 
 
@@ -49,7 +51,7 @@ class LiftExpert:
 
     def command(self, state: np.ndarray, objects: dict) -> np.ndarray:
         """Robosuite-style delta command in [-1, 1]^7 (dxyz, drot, grip)."""
-        eef, R = state[:3].astype(np.float64), quat2mat(state[3:7])
+        eef, R = ONE_ARM.position(state).astype(np.float64), quat2mat(ONE_ARM.quaternion(state))
         pose = objects[self.obj]
         cube = pose[:3]
         a = np.zeros(7)
@@ -108,9 +110,9 @@ class StackExpert(LiftExpert):
             a = super().command(state, objects)
             if self.phase == "lift":  # the grasp just closed: carry instead of lifting in place
                 self.phase, self.t_phase = "carry_up", 0
-                self.grasp_offset = state[:3] - self._a
+                self.grasp_offset = ONE_ARM.position(state) - self._a
             return a
-        eef, R = state[:3].astype(np.float64), quat2mat(state[3:7])
+        eef, R = ONE_ARM.position(state).astype(np.float64), quat2mat(ONE_ARM.quaternion(state))
         a = np.zeros(7)
         a[3:6], yaw_err = self._orientation(R, objects["cubeA"][3:7])
         a[6] = 1
@@ -152,5 +154,5 @@ def make_expert(task: str, **kw):
 
 def command_to_target(state: np.ndarray, a: np.ndarray) -> np.ndarray:
     """A delta command applied to the measured pose: position + 5 cm/unit, rotation left-multiplied, 0.5 rad/unit."""
-    R = Rotation.from_rotvec(a[3:6] * ROT_SCALE) * Rotation.from_quat(np.asarray(state)[[4, 5, 6, 3]])
-    return np.concatenate([state[:3] + a[:3] * POS_SCALE, R.as_rotvec(), [a[6]]])
+    R = Rotation.from_rotvec(a[3:6] * ROT_SCALE) * Rotation.from_quat(ONE_ARM.quaternion(state), scalar_first=True)
+    return np.concatenate([ONE_ARM.position(state) + a[:3] * POS_SCALE, R.as_rotvec(), [a[6]]])

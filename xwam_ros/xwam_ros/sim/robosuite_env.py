@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..model.layout import ONE_ARM, arm_state_from
+
 os.environ.setdefault("MUJOCO_GL", "egl")  # Mesa llvmpipe through EGL; osmesa is ~1.5x slower
 
 # Lift's table top is at z = 0.8 m in the world; the wrist camera sees 4 cm - 0.4 m, the static ones up to ~4.5 m.
@@ -71,7 +73,7 @@ class SimFrame:
     depth: dict
     K: dict
     T_world_cam: dict
-    state: np.ndarray  # [8]: EE xyz, quat wxyz, gripper in [-1 open, +1 closed]
+    state: np.ndarray  # [8] one arm (StateLayout): EE xyz, quat wxyz, gripper in [-1 open, +1 closed]
     success: bool
     objects: dict  # task object poses (for experts and metrics only; the policy never sees them)
 
@@ -218,10 +220,11 @@ class SimEnv:
         """The target that keeps the arm where it is, with the gripper as it is."""
         from scipy.spatial.transform import Rotation
         s = self.state()
-        grip = [np.sign(s[7]) or -1.0]
+        grip = [np.sign(ONE_ARM.gripper(s)) or -1.0]
         if self.cfg.control == "joint":
             return np.concatenate([self.joint_positions(), grip])
-        return np.concatenate([s[:3], Rotation.from_quat(s[[4, 5, 6, 3]]).as_rotvec(), grip])
+        rotation = Rotation.from_quat(ONE_ARM.quaternion(s), scalar_first=True)
+        return np.concatenate([ONE_ARM.position(s), rotation.as_rotvec(), grip])
 
     def joint_positions(self) -> np.ndarray:
         """The seven arm joints (rad), robosuite's robot0_joint1..7 = the URDF's panda_joint1..7."""
@@ -251,8 +254,7 @@ class SimEnv:
         q = o["robot0_eef_quat_site"]
         wxyz = np.array([q[3], q[0], q[1], q[2]])
         wxyz = -wxyz if wxyz[0] < 0 else wxyz
-        return np.concatenate([o["robot0_eef_pos"], wxyz, [gripper_state(o["robot0_gripper_qpos"])]]).astype(
-            np.float32)
+        return arm_state_from(o["robot0_eef_pos"], wxyz, gripper_state(o["robot0_gripper_qpos"])).astype(np.float32)
 
     def frame(self) -> SimFrame:
         from robosuite.utils.camera_utils import (get_camera_extrinsic_matrix, get_camera_intrinsic_matrix,

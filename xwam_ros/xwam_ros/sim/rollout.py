@@ -14,17 +14,16 @@ import numpy as np
 
 from ..data.episodes import DatasetMeta, Episode, EpisodeDataset, write_episode
 from ..model.actions import encode_ee_deltas
+from ..model.layout import ONE_ARM
 from .robosuite_env import SimConfig, SimEnv, run_workers
 
-STATE_NAMES = ("x", "y", "z", "qw", "qx", "qy", "qz", "gripper")
-ACTION_NAMES = ("dx", "dy", "dz", "rx", "ry", "rz", "gripper")
 VIEW_KINDS = {"eye_in_hand": "wrist"}
 
 
 def dataset_meta(cfg: SimConfig) -> DatasetMeta:
     return DatasetMeta(fps=cfg.control_hz, view_names=tuple(cfg.view_names),
                        view_kinds=tuple(VIEW_KINDS.get(v, "static") for v in cfg.view_names),
-                       state_names=STATE_NAMES, action_names=ACTION_NAMES, action_space="ee_delta",
+                       state_names=ONE_ARM.state_names(), action_names=ONE_ARM.action_names(), action_space="ee_delta",
                        gripper_action="absolute", base_frame="world",
                        extra={"simulator": "robosuite", "task": cfg.task, "placement": cfg.placement,
                               "render_size": cfg.render_size})

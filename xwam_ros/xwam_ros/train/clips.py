@@ -13,6 +13,7 @@ import torch
 from transforms3d.quaternions import mat2quat
 
 from ..data.clips import Clip  # noqa: F401  (re-exported: the trainer's sample type)
+from ..model.layout import ONE_ARM, StateLayout
 from ..sim.procedural import HOME, CameraRig, default_boxes, fk
 
 
@@ -74,9 +75,8 @@ class ProceduralClips(torch.utils.data.Dataset):
             actions[k, 3:6] = axis * angle
             actions[k, 6] = qs[k + 1][6] - qs[k][6]
         pad_a = np.zeros(c.action_dim, np.float32)
-        pad_a[:7] = 1
+        pad_a[:ONE_ARM.action_size] = 1  # the rig is one arm: a two-arm model's second arm is padding
         pad_s = np.zeros(c.state_dim, np.float32)
-        pad_s[:8] = 1
-        return Clip(rgb, np.nan_to_num(depth, nan=c.depth_far), actions,
-                    np.pad(states, ((0, 0), (0, c.state_dim - 8))), f"reach the box {i % len(self.boxes)}",
-                    pad_a, pad_s)
+        pad_s[:ONE_ARM.state_size] = 1
+        return Clip(rgb, np.nan_to_num(depth, nan=c.depth_far), actions, StateLayout.of(c).pad(states),
+                    f"reach the box {i % len(self.boxes)}", pad_a, pad_s)

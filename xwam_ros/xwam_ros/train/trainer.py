@@ -19,6 +19,7 @@ import torch
 import torch.distributed as dist
 
 from ..model.config import get_preset
+from ..model.layout import StateLayout
 from ..model.loss import TrainBatch, training_loss
 from ..model.noise import TimestepSample, sample_timesteps
 from ..model.normalize import Normalizer
@@ -36,7 +37,8 @@ from .validate import validate
 def fit_normalizer(clips) -> Normalizer:
     acts = np.concatenate([clips[i].actions for i in range(len(clips))])
     sts = np.concatenate([clips[i].states for i in range(len(clips))])
-    return Normalizer.fit(acts, sts, passthrough_state_dims=(3, 4, 5, 6))
+    quaternions = StateLayout.from_state_dim(sts.shape[1], "the clips' state width").quaternion_indices()
+    return Normalizer.fit(acts, sts, passthrough_state_dims=quaternions)
 
 
 def make_clips(cfg: TrainConfig, model_cfg):
