@@ -1,6 +1,5 @@
 """xwam_sim_robot over real DDS: the simulated Panda publishes a RealSense-style cell and executes trajectories."""
 import json
-import time
 
 import numpy as np
 import pytest
@@ -65,9 +64,8 @@ def test_sim_robot_publishes_the_cell_and_executes_trajectories(ros_context):
         goal[2] += 0.05
         pub.publish(JointTrajectory(joint_names=list(AXES), points=[
             JointTrajectoryPoint(positions=[float(x) for x in goal], time_from_start=Duration(sec=1))]))
-        t0 = time.monotonic()
-        spin_until(ex, lambda: time.monotonic() - t0 > 2.0, timeout=5)
-        assert got["ee"].pose.position.z - z0 == pytest.approx(0.05, abs=0.01)
+        # the simulator steps in its own time: wait for the arm to arrive (however loaded the machine is)
+        assert spin_until(ex, lambda: abs(got["ee"].pose.position.z - z0 - 0.05) < 0.01, timeout=20)
         # the episode ends at max_episode_steps (no success: nothing lifted the cube) and is reported
         assert spin_until(ex, lambda: results, timeout=20)
         assert results[0]["success"] is False and results[0]["steps"] == 70 and sim.finished
