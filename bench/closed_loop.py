@@ -87,6 +87,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=500_000, help="first seed of --control-compare")
     ap.add_argument("--rows-seed", type=int, default=600_000,
                     help="first seed of the success rows (600000+: used by no demonstration or earlier report)")
+    ap.add_argument("--task", default="Lift", help="robosuite task of the success rows: Lift | Stack")
     ap.add_argument("--imagination", action="store_true", help="also score imagination on --heldout demos")
     a = ap.parse_args(argv)
     if a.control_compare:
@@ -101,9 +102,10 @@ def main(argv=None) -> int:
     for train_name, ckpt in models.items():
         n = a.episodes if train_name == "ans" else (a.table4_episodes or a.episodes)
         for mode in a.modes:
-            r = evaluate(ckpt, ClosedLoopConfig(episodes=n, seed=a.rows_seed, mode=mode, workers=a.workers))
+            r = evaluate(ckpt, ClosedLoopConfig(episodes=n, seed=a.rows_seed, mode=mode, workers=a.workers,
+                                                task=a.task))
             k = sum(x["success"] for x in r["rows"])
-            rows.append({"train": train_name, "infer": mode, "seeds": f"{a.rows_seed}+", "episodes": r["episodes"],
+            rows.append({"task": a.task, "train": train_name, "infer": mode, "seeds": f"{a.rows_seed}+", "episodes": r["episodes"],
                          "successes": k, "success": round(r["success_rate"], 3), "wilson95": wilson(k, r["episodes"]),
                          "mean_len": round(r["mean_length_success"], 1) if r["mean_length_success"] else None,
                          "action_latency_ms": round(r["action_latency_s"] * 1e3, 1), "wall_s": round(r["wall_s"])})
@@ -116,11 +118,12 @@ def main(argv=None) -> int:
     out = common.RESULTS / f"{a.name}.json"
     doc = json.loads(out.read_text()) if out.exists() else {}
     # runs of some rows (e.g. async and sync in two processes) replace only their own rows
-    mine = {(r["train"], r["infer"]) for r in rows}
-    rows = [r for r in doc.get("results", []) if (r.get("train"), r.get("infer")) not in mine] + rows
-    cols = ["train", "infer", "seeds", "episodes", "successes", "success", "wilson95", "mean_len",
+    key = lambda r: (r.get("task", "Lift"), r.get("train"), r.get("infer"))  # noqa: E731
+    mine = {key(r) for r in rows}
+    rows = [r for r in doc.get("results", []) if key(r) not in mine] + rows
+    cols = ["task", "train", "infer", "seeds", "episodes", "successes", "success", "wilson95", "mean_len",
             "action_latency_ms", "wall_s"]
-    print("\nclosed loop (robosuite Lift; seeds used by no demonstration or earlier report)\n"
+    print("\nclosed loop (robosuite; seeds used by no demonstration or earlier report)\n"
           + common.table(rows, cols))
     if imag:
         print("\nimagination on held-out demonstrations\n" + common.table(imag, list(imag[0])))

@@ -41,6 +41,7 @@ class ClosedLoopConfig:
     horizon: int = 200
     workers: int = 1
     control: str = "cartesian"  # cartesian | joint (IK through the URDF, joint-position control)
+    task: str = "Lift"  # a robosuite task with a scripted expert: Lift | Stack
 
     def validate(self) -> "ClosedLoopConfig":
         if self.mode not in ("async", "sync"):
@@ -145,7 +146,7 @@ def load_for_mode(policy, mode: str):
 def evaluate(checkpoint, cl: ClosedLoopConfig, sim_cfg: SimConfig | None = None) -> dict:
     """Success rate, episode length and action latency over ``cl.episodes`` seeded episodes."""
     cl.validate()
-    sim_cfg = sim_cfg or SimConfig(horizon=cl.horizon, control=cl.control)
+    sim_cfg = sim_cfg or SimConfig(horizon=cl.horizon, control=cl.control, task=cl.task).validate()
     if sim_cfg.control != cl.control:
         raise ValueError(f"ClosedLoopConfig.control {cl.control!r} but SimConfig.control {sim_cfg.control!r}")
     seeds = [cl.seed + e for e in range(cl.episodes)]

@@ -76,15 +76,16 @@ def train_vae(cfg, clips, steps: int, seed: int, out: Path, batch: int = 2, lr: 
 
 def run_recipe(out: Path, seed: int, episodes: int, vae_steps: int, steps: int, batch_size: int,
                data: Path | None = None, sampler: str = "ans", vae: Path | None = None,
-               cache_dir: Path | None = None, log=print) -> dict:
+               cache_dir: Path | None = None, task: str = "Lift", log=print) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     times, demo_summary = {}, None
     t = time.perf_counter()
     if data is None:
+        from ..sim.robosuite_env import SimConfig
         from ..sim.rollout import generate
         data = out / "demos"
-        demo_summary = generate(data, episodes, seed=seed, workers=2, log=log)
+        demo_summary = generate(data, episodes, seed=seed, workers=2, cfg=SimConfig(task=task), log=log)
     times["demos_s"] = time.perf_counter() - t
     tcfg = TrainConfig(preset="tiny", data=str(data), sampler=sampler, batch_size=batch_size, steps=steps,
                        warmup=max(1, min(200, steps // 10)), seed=seed, out_dir=str(out / "run"),
@@ -102,7 +103,7 @@ def run_recipe(out: Path, seed: int, episodes: int, vae_steps: int, steps: int, 
     res = train(tcfg.validate(), log=log)
     times["train_s"] = time.perf_counter() - t
     h = res["history"]
-    summary = {"seed": seed, "data": str(data), "episodes": episodes, "vae_steps": vae_steps, "steps": steps,
+    summary = {"seed": seed, "task": task, "data": str(data), "episodes": episodes, "vae_steps": vae_steps, "steps": steps,
                "batch_size": batch_size, "sampler": sampler, **{k: round(v, 2) for k, v in times.items()},
                "loss_first": h[0]["loss"], "loss_last": float(np.mean([r["loss"] for r in h[-10:]])),
                "validation": {k: v for k, v in h[-1].items() if k.startswith("val/")},
@@ -122,6 +123,7 @@ def recipe_main(argv=None) -> int:
     ap.add_argument("--smoke", action="store_true", help="a few steps of every stage (minutes)")
     ap.add_argument("--data", default=None, help="an existing episode dataset (skips demo generation)")
     ap.add_argument("--vae", default=None, help="an already trained VAE directory (skips VAE training)")
+    ap.add_argument("--task", default="Lift", help="robosuite task of the generated demos: Lift | Stack")
     ap.add_argument("--sampler", default="ans", help="ans | independent | synchronous (the Table 4 ablation)")
     ap.add_argument("--cache-dir", default=None, help="latent cache (share it between runs on the same data + VAE)")
     for k, v in FULL.items():
@@ -130,7 +132,8 @@ def recipe_main(argv=None) -> int:
     base = SMOKE if a.smoke else FULL
     kw = {k: getattr(a, k) if getattr(a, k) is not None else v for k, v in base.items()}
     summary = run_recipe(Path(a.out), a.seed, **kw, data=Path(a.data) if a.data else None, sampler=a.sampler,
-                         vae=Path(a.vae) if a.vae else None, cache_dir=Path(a.cache_dir) if a.cache_dir else None)
+                         task=a.task, vae=Path(a.vae) if a.vae else None,
+                         cache_dir=Path(a.cache_dir) if a.cache_dir else None)
     print(json.dumps(summary, indent=1))
     return 0
 
