@@ -25,7 +25,8 @@ def test_cadence_reaches_a_client_in_diagnostics_and_status(policy):
     try:
         assert h.feed_until(lambda: h.counter("queries") >= 3)
         # feeding stopped: the newest status has every query of the run in its cadence, and so does /diagnostics
-        done = lambda: bool(h.status) and h.status[-1]["cadence"]["queries"] == h.status[-1]["counters"]["queries"]  # noqa: E731
+        done = lambda: bool(h.status) and h.status[-1]["cadence"]["queries"] == h.status[-1]["counters"]["queries"] \
+            == h.counter("queries")  # noqa: E731
         assert wait_for(lambda: done() and len(h.chunks) >= h.status[-1]["counters"]["queries"], timeout=15)
         st = h.status[-1]
         c, queries = st["cadence"], st["counters"]["queries"]

@@ -5,14 +5,15 @@ its rate); our steps are queries. A query passes these stages (seconds each, mea
 
 - receive: newest stamp of the synchronised set -> its last message's subscription callback (transport, DDS,
   deserialisation, executor queue; the camera driver's own publishing is in here too)
-- sync: that callback -> the set handed to the worker (synchroniser, liveness bookkeeping)
+- sync: that callback -> the set handed to the worker's slot (synchroniser, liveness bookkeeping)
 - convert: worker start -> model observation (state, calibration, image conversion and resize, stale check)
 - model: the policy call
 - safety: gate (slow/stale chunk), target decoding (IK) and limits
 - publish: sending the command and the informational outputs (clouds and imagination only hand off to threads)
 
-The time a set waits in the newest-only slot while the model runs the previous query is not overhead of any stage
-(the set would otherwise be older); it is in ``obs_to_action``. The report is over a rolling window of the newest
+The time a set waits in the newest-only slot until the worker is free is not overhead of any stage: newer sets
+replace it, so it is at most one frame period (the age of the freshest frame when the model becomes free); it is in
+``obs_to_action`` (and the node's ``latency_queued_ms``). The report is over a rolling window of the newest
 ``window`` queries; ``queries`` and ``over_budget`` count since start (or reset). No rclpy: pure, unit-tested.
 """
 from __future__ import annotations

@@ -95,7 +95,7 @@ class PolicyNode(Node):
         self.events = EventWindow(self.cfg.diagnostics_window)
         self._started_s = self._now()
         self._last_set_s = None
-        self.latency = {k: deque(maxlen=100) for k in (*STAGES, "obs_to_action")}
+        self.latency = {k: deque(maxlen=100) for k in (*STAGES, "queued", "obs_to_action")}
         self.cadence = Cadence(self._target_hz(self.cfg))
         self._joint_state = self._ee_pose = None
         self._infos = {}
@@ -217,7 +217,7 @@ class PolicyNode(Node):
             self.backwards.add(key, now)
         if out is not None:
             self._last_set_s = now
-            self.slot.put((out, now, wall))
+            self.slot.put((out, now, time.perf_counter(), time.perf_counter() - wall))
 
     def _on_joints(self, msg):
         self._joint_state = msg
@@ -324,8 +324,9 @@ class PolicyNode(Node):
                 raise ObservationError(f"camera {c.name}: no transform {target} <- {c.frame_id} in TF: {exc}") from exc
         return out
 
-    def _process(self, synced: dict, received_s: float, received_wall: float) -> None:
-        """One query. Stages (robot/cadence.py) in perf_counter seconds; receive on the node clock (stamps)."""
+    def _process(self, synced: dict, received_s: float, handed_wall: float, sync_s: float) -> None:
+        """One query. Stages (robot/cadence.py) in perf_counter seconds; receive on the node clock (stamps). The
+        time the set waited in the slot (at most a frame period: newer sets replace it) is in obs_to_action only."""
         w0 = time.perf_counter()
         t0 = self._now()
         if self.enabled and t0 < self._busy_until:  # the committed part of the last chunk is still running
@@ -364,7 +365,8 @@ class PolicyNode(Node):
                 self.imagination.offer(res, built, obs_t, calib)
         self._succeeded()
         w4 = time.perf_counter()
-        stages = {"receive": max(0.0, received_s - obs_t), "sync": w0 - received_wall, "convert": w1 - w0,
+        self.latency["queued"].append(w0 - handed_wall)
+        stages = {"receive": max(0.0, received_s - obs_t), "sync": sync_s, "convert": w1 - w0,
                   "model": infer_s, "safety": w3 - w2, "publish": w4 - w3}
         obs_to_action = self._now() - obs_t
         self.cadence.record(stages, obs_to_action, w4)
