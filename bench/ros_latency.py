@@ -91,6 +91,35 @@ def cpu_seconds():
     return t.user + t.system
 
 
+def convert_cpu_ms(node, n=30) -> dict:
+    """CPU time (this thread's, so other processes' load does not count) of the node's own per-observation work on
+    one 3-camera 640x480 set: deserialising the six images from the wire (what each image callback pays) and the
+    convert stage (images -> model observation). Wall times on a loaded machine are these times stretched."""
+    from rclpy.serialization import deserialize_message, serialize_message
+    from xwam_ros.robot.observation import build_observation
+    rig = CameraRig(480, 640)
+    names = ("agentview", "sideview", "eye_in_hand")
+    wire = {}
+    for c in names:
+        rgb, depth = rig.render(c, HOME)
+        wire[f"{c}/color"] = serialize_message(rgb_to_image_msg(rgb, Header(), Image))
+        wire[f"{c}/depth"] = serialize_message(depth_to_image_msg(depth, Header(), Image, "16UC1"))
+    infos = {c: CameraInfo(height=480, width=640, k=[float(x) for x in rig.K.ravel()]) for c in names}
+    mc = node.policy.config
+    state = np.zeros(mc.state_dim, np.float32)
+    take, conv = [], []
+    for _ in range(n):
+        t0 = time.thread_time()
+        synced = {k: (0, deserialize_message(b, Image)) for k, b in wire.items()}
+        t1 = time.thread_time()
+        build_observation(synced, infos, state, "x", names, node.model_hw, mc.state_dim)
+        t2 = time.thread_time()
+        take.append(t1 - t0)
+        conv.append(t2 - t1)
+    return {"deserialise_6_images_cpu_ms": round(float(np.median(take)) * 1e3, 2),
+            "convert_cpu_ms": round(float(np.median(conv)) * 1e3, 2)}
+
+
 def cloud_rate(node, seconds=5.0):
     rig = CameraRig(480, 640)
     frames = [rig.render(c, HOME) for c in ("agentview", "sideview", "eye_in_hand")]
@@ -166,6 +195,7 @@ def main():
         cam_proc.terminate()
         cam_proc.wait(10)
     rate, npts = cloud_rate(cams)
+    cpu = convert_cpu_ms(node)
     ex.shutdown()
     th.join(3)
     node.destroy_node()
@@ -195,7 +225,7 @@ def main():
              "cpu_pct_mean": round(float(np.mean([s[1] for s in steady])), 1),
              "rss_mb_start": round(steady[0][2], 1), "rss_mb_end": round(steady[-1][2], 1),
              "rss_slope_mb_per_min": round(float(slope), 3),
-             "cloud_build_publish_hz": round(rate, 1), "cloud_points": npts}
+             "cloud_build_publish_hz": round(rate, 1), "cloud_points": npts, **cpu}
     for k, v in extra.items():
         if k != "cadence":
             print(f"{k}: {v}")

@@ -3,9 +3,10 @@
 The action path: image callbacks feed the synchroniser and hand the newest complete set to one worker thread
 through a newest-only slot (a slow model never backs up a queue); the worker builds the observation, runs the
 policy, rejects slow or stale chunks, decodes targets (IK), applies the safety limits and sends the command
-(JointTrajectory, a MoveIt Servo pose stream, or ~/ee_targets). The imagined 4D future runs in its own thread
-(ros/imagination.py) and never holds the worker. Parameters: ros/params.py and robot/config.py. Diagnostics levels:
-robot/health.py. Topics, parameters and QoS: README, "xwam_policy".
+(JointTrajectory, a MoveIt Servo pose stream, or ~/ee_targets); only then does it publish the raw chunk and hand the
+observation to the observed-cloud thread (ros/observed_cloud.py) and the result to the imagination thread
+(ros/imagination.py): neither ever holds the worker. Per-stage timing: robot/cadence.py. Parameters: ros/params.py
+and robot/config.py. Diagnostics levels: robot/health.py. Topics, parameters and QoS: README, "xwam_policy".
 """
 from __future__ import annotations
 
