@@ -1,7 +1,7 @@
 import numpy as np
 
-from xwam_ros.robot.health import (ERROR, OK, WARN, EventWindow, StreamMonitor, action_path_level, current_rss_mb,
-                                   sync_level)
+from xwam_ros.robot.health import ERROR, OK, WARN, EventWindow, action_path_level, current_rss_mb, sync_level
+from xwam_ros.robot.sync import ApproxSynchronizer
 
 
 def _vmrss_mb():
@@ -34,18 +34,24 @@ def test_levels_follow_the_window_and_the_newest_outcome():
 
 
 def test_sync_error_names_the_late_stream():
+    """The verdict judges the synchroniser's own per-stream liveness (no second monitor)."""
     keys = ["a/color", "a/depth", "b/color", "b/depth"]
-    m = StreamMonitor(keys, 5.0)
-    v = sync_level(None, 0.0, m, 1.0, 2.0)
+    sync = ApproxSynchronizer(keys, slop_s=0.02, queue_size=4)
+    ns = lambda t: int(round(t * 1e9))  # noqa: E731
+    v = sync_level(None, 0.0, sync.status(ns(2.0)), {}, 1.0, 2.0)
     assert v.level == ERROR and "a/color is late (never received)" in v.message
     for t in np.arange(0.0, 3.0, 0.1):
         for k in keys:
-            m.add(k, t - (0.05 if k == "b/depth" else 0.0), t + 0.01)
-    assert sync_level(2.5, 0.0, m, 1.0, 3.0).level == OK
-    v = sync_level(1.0, 0.0, m, 1.0, 3.0)
+            sync.add(k, ns(t - (0.05 if k == "b/depth" else 0.0)), None)
+    assert sync_level(2.5, 0.0, sync.status(ns(3.0)), {}, 1.0, 3.0).level == OK
+    v = sync_level(1.0, 0.0, sync.status(ns(3.0)), {}, 1.0, 3.0)
     assert v.level == ERROR and "b/depth is late" in v.message
-    m.add("a/color", -5.0, 3.1)  # its clock jumped back 5 s
-    v = sync_level(1.0, 0.0, m, 1.0, 3.2)
-    assert "a/color is late" in v.message and "jumped back 7.90 s" in v.message
-    r = m.report("b/color", 3.0)
-    assert r["rate_hz"] == 30 / 5.0 and abs(r["age_s"] - 0.1) < 1e-9
+    for t in np.arange(3.0, 3.5, 0.1):  # a/color's clock jumps back 5 s: its frames are rejected, the rest go on
+        for k in keys:
+            sync.add(k, ns(t - (5.0 if k == "a/color" else 0.0)), None)
+    st = sync.status(ns(3.5))
+    assert st["a/color"].out_of_order == 5 and abs(st["a/color"].last_jump_s - (2.9 - (3.4 - 5.0))) < 1e-6
+    v = sync_level(1.0, 0.0, st, {"a/color": 5}, 1.0, 3.5)
+    assert "a/color is late" in v.message and "jumped back 4.50 s" in v.message
+    assert "jumped back" not in sync_level(1.0, 0.0, st, {}, 1.0, 3.5).message  # outside the window: history
+    assert abs(st["b/color"].rate_hz - 10.0) < 1e-6 and abs(st["b/color"].age_s - 0.1) < 1e-6

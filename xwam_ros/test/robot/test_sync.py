@@ -1,5 +1,6 @@
 import itertools
 import threading
+import time
 from collections import deque
 
 import numpy as np
@@ -215,3 +216,30 @@ def test_latest_slot_keeps_newest_only():
     slot.put("x")
     th.join(2)
     assert got == ["x"]
+
+
+def test_latest_slot_serve_survives_a_failing_item_and_stops():
+    slot, seen, errors, running = LatestSlot(), [], [], [True]
+
+    def handle(x):
+        if x == "bad":
+            raise ValueError("bad item")
+        seen.append(x)
+
+    th = threading.Thread(target=slot.serve, args=(lambda: running[0], handle, errors.append), kwargs={"poll_s": 0.05})
+    th.start()
+    slot.put(("bad",))
+    assert _wait(lambda: errors)
+    slot.put(("good",))  # the worker goes on after a failure
+    assert _wait(lambda: seen == ["good"]) and str(errors[0]) == "bad item"
+    running[0] = False
+    slot.put(None)
+    th.join(2)
+    assert not th.is_alive()
+
+
+def _wait(pred, timeout=5.0):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout and not pred():
+        time.sleep(0.01)
+    return bool(pred())

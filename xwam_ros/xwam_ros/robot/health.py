@@ -1,4 +1,7 @@
-"""Health of the policy node over a sliding window: diagnostics levels, per-stream liveness, memory (no rclpy).
+"""Health of the policy node over a sliding window: diagnostics levels, the late stream, memory (no rclpy).
+
+Per-stream liveness (rates, ages, rejected stamps) is the synchroniser's (``robot/sync.py``: ``status``); this
+module only judges it.
 
 The node reports what happened in the last ``window_s`` seconds, not since start-up: a stale chunk two minutes ago
 is history, not a warning. Levels follow diagnostic_msgs/DiagnosticStatus (OK 0, WARN 1, ERROR 2):
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 OK, WARN, ERROR = 0, 1, 2
 
@@ -48,62 +51,6 @@ class EventWindow:
 
 
 @dataclass
-class StreamStats:
-    """One input stream (a camera's colour or depth topic): arrivals, newest stamp, stamps that went backwards."""
-    arrivals: deque = field(default_factory=deque)  # receive times (s), within the window
-    last_stamp_s: float | None = None
-    last_received_s: float | None = None
-    backwards: deque = field(default_factory=deque)  # receive times of stamps older than the previous one
-    last_jump_s: float = 0.0  # size of the last backwards jump
-
-
-class StreamMonitor:
-    """Per-stream message rate, stamp age and backwards-jumping stamps over a sliding window."""
-
-    def __init__(self, keys, window_s: float):
-        self.window_s = window_s
-        self.streams = {k: StreamStats() for k in keys}
-
-    def add(self, key: str, stamp_s: float, received_s: float) -> None:
-        s = self.streams[key]
-        if s.last_stamp_s is not None and stamp_s < s.last_stamp_s:
-            s.backwards.append(received_s)
-            s.last_jump_s = s.last_stamp_s - stamp_s
-        s.arrivals.append(received_s)
-        s.last_stamp_s, s.last_received_s = stamp_s, received_s
-        self._trim(s, received_s)
-
-    def _trim(self, s: StreamStats, now_s: float) -> None:
-        for q in (s.arrivals, s.backwards):
-            while q and q[0] < now_s - self.window_s:
-                q.popleft()
-
-    def report(self, key: str, now_s: float) -> dict:
-        """rate_hz over the window, age_s of the newest stamp, backwards stamps in the window."""
-        s = self.streams[key]
-        self._trim(s, now_s)
-        return {"rate_hz": len(s.arrivals) / self.window_s,
-                "age_s": None if s.last_stamp_s is None else now_s - s.last_stamp_s,
-                "backwards_stamps": len(s.backwards), "last_backwards_jump_s": s.last_jump_s}
-
-    def late(self, now_s: float) -> tuple[str, str]:
-        """(key, why) of the stream holding synchronisation back: never received, or the oldest newest stamp."""
-        never = [k for k, s in self.streams.items() if s.last_stamp_s is None]
-        if never:
-            return never[0], "never received"
-        key = min(self.streams, key=lambda k: self.streams[k].last_stamp_s)
-        s = self.streams[key]
-        newest = max(x.last_stamp_s for x in self.streams.values())
-        why = f"newest stamp {now_s - s.last_stamp_s:.2f} s old, {newest - s.last_stamp_s:.3f} s behind the newest stream"
-        if self.report(key, now_s)["backwards_stamps"]:
-            why += f"; its stamps jumped back {s.last_jump_s:.2f} s"
-        return key, why
-
-    def reset(self) -> None:
-        self.streams = {k: StreamStats() for k in self.streams}
-
-
-@dataclass
 class Verdict:
     level: int
     message: str
@@ -120,13 +67,29 @@ def action_path_level(events: EventWindow, last_outcome: str, last_error: str, n
     return Verdict(OK, "ok")
 
 
-def sync_level(last_set_s: float | None, started_s: float, streams: StreamMonitor, timeout_s: float,
+def late_stream(statuses: dict, backwards: dict) -> tuple[str, str]:
+    """(key, why) of the stream holding synchronisation back, from the synchroniser's own per-stream liveness
+    (``ApproxSynchronizer.status``: {key: KeyStatus}): never received, else the oldest newest stamp.
+    ``backwards``: {key: stamps rejected as older than the stream's newest within the diagnostics window}."""
+    never = [k for k, s in statuses.items() if s.last_stamp_ns is None]
+    if never:
+        return never[0], "never received"
+    key = min(statuses, key=lambda k: statuses[k].last_stamp_ns)
+    s = statuses[key]
+    newest = max(x.last_stamp_ns for x in statuses.values())
+    why = f"newest stamp {s.age_s:.2f} s old, {(newest - s.last_stamp_ns) / 1e9:.3f} s behind the newest stream"
+    if backwards.get(key):
+        why += f"; its stamps jumped back {s.last_jump_s:.2f} s"
+    return key, why
+
+
+def sync_level(last_set_s: float | None, started_s: float, statuses: dict, backwards: dict, timeout_s: float,
                now_s: float) -> Verdict:
     """ERROR naming the late camera stream when no synchronised set arrived for ``timeout_s`` seconds."""
     since = now_s - (last_set_s if last_set_s is not None else started_s)
     if since <= timeout_s:
         return Verdict(OK, "synchronised sets arriving")
-    key, why = streams.late(now_s)
+    key, why = late_stream(statuses, backwards)
     return Verdict(ERROR, f"no synchronised set for {since:.1f} s: {key} is late ({why})")
 
 

@@ -37,6 +37,8 @@ class SyncStats:
     last_set_stamp_ns: int | None = None  # newest stamp of the last synchronised set ("no set for N s" alarms)
     per_key_received: dict = field(default_factory=dict)  # every message offered, accepted or not
     per_key_last_stamp_ns: dict = field(default_factory=dict)  # newest accepted stamp per stream (None: nothing yet)
+    per_key_out_of_order: dict = field(default_factory=dict)  # rejected as not newer, per stream
+    per_key_last_jump_ns: dict = field(default_factory=dict)  # how far back the last rejected stamp lay, per stream
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class KeyStatus:
     last_stamp_ns: int | None  # None: nothing accepted yet
     age_s: float | None  # now - last stamp; None when nothing arrived
     rate_hz: float | None  # from the last few stamps; None with fewer than two
+    out_of_order: int = 0  # stamps not newer than the stream's newest, rejected
+    last_jump_s: float = 0.0  # how far back the last rejected stamp lay
 
 
 class ApproxSynchronizer:
@@ -68,7 +72,9 @@ class ApproxSynchronizer:
         self._recent = {k: deque(maxlen=_RATE_WINDOW) for k in self.keys}
         self._lock = threading.Lock()
         self.stats = SyncStats(per_key_received={k: 0 for k in self.keys},
-                               per_key_last_stamp_ns={k: None for k in self.keys})
+                               per_key_last_stamp_ns={k: None for k in self.keys},
+                               per_key_out_of_order={k: 0 for k in self.keys},
+                               per_key_last_jump_ns={k: 0 for k in self.keys})
 
     def add(self, key, stamp_ns: int, item):
         """Offer one message; returns {key: (stamp_ns, item)} when a synchronised set is complete, else None."""
@@ -79,8 +85,11 @@ class ApproxSynchronizer:
         with self._lock:
             self.stats.per_key_received[key] += 1
             last = self._last_matched_ns[key]
-            if (last is not None and stamp_ns <= last) or (q and stamp_ns <= q[-1][0]):
+            newest = q[-1][0] if q else last
+            if newest is not None and stamp_ns <= newest:
                 self.stats.out_of_order += 1
+                self.stats.per_key_out_of_order[key] += 1
+                self.stats.per_key_last_jump_ns[key] = newest - stamp_ns
                 return None
             q.append((stamp_ns, item))
             self.stats.per_key_last_stamp_ns[key] = stamp_ns
@@ -152,7 +161,8 @@ class ApproxSynchronizer:
                 rate = (len(recent) - 1) * 1e9 / (recent[-1] - recent[0]) \
                     if len(recent) > 1 and recent[-1] > recent[0] else None
                 out[k] = KeyStatus(k, self.stats.per_key_received[k], last,
-                                   None if last is None else (now_ns - last) / 1e9, rate)
+                                   None if last is None else (now_ns - last) / 1e9, rate,
+                                   self.stats.per_key_out_of_order[k], self.stats.per_key_last_jump_ns[k] / 1e9)
             return out
 
     def late_keys(self, now_ns: int, max_age_s: float) -> list:
@@ -231,3 +241,15 @@ class LatestSlot:
     def clear(self) -> None:
         with self._cond:
             self._item, self._has = None, False
+
+    def serve(self, running, handle, on_error, poll_s: float = 0.2) -> None:
+        """A worker loop: while ``running()``, take the newest item and ``handle(*item)``; an exception goes to
+        ``on_error(exc)`` and the loop goes on (one bad item never stops the worker). ``put(None)`` wakes it to stop."""
+        while running():
+            item = self.take(timeout=poll_s)
+            if item is None or not running():
+                continue
+            try:
+                handle(*item)
+            except Exception as exc:  # noqa: BLE001 - reported by on_error, the worker keeps serving
+                on_error(exc)

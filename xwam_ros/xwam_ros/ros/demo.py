@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..paths import config_path
+from ..robot.cadence import format_cadence
 from .graph import run_graph, sim_node_of
 
 
@@ -180,6 +181,8 @@ def _summarise(m: DemoMonitor, out: Path, log) -> dict:
     log(f"[demo] done: {status['counters']}")
     log(f"[demo] median latency: model {lat.get('model')}, obs->action {lat.get('obs_to_action')}, "
         f"imagine {lat.get('imagine')} s")
+    if status.get("cadence"):  # the policy's cadence report, as its ~/status carried it over DDS
+        log("[demo] cadence of the action path (last queries):\n" + format_cadence(status["cadence"]))
     if m.results:
         log(f"[demo] episodes: {sum(r['success'] for r in m.results)}/{len(m.results)} successful "
             f"({', '.join(str(r['steps']) + ' steps' for r in m.results)})")

@@ -95,16 +95,12 @@ class ImaginationPublisher:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self._cfg().imagination_nice)
         except (AttributeError, OSError) as exc:
             self.node.get_logger().warning(f"imagination thread keeps normal priority: {exc}")
-        while self._running:
-            item = self._slot.take(timeout=0.2)
-            if item is None or not self._running:
-                continue
-            try:
-                self._imagine(*item)
-            except Exception as exc:  # an imagination failure never stops the node (nor the action path)
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                self.node.get_logger().error(f"imagination failed: {self.last_error}", throttle_duration_sec=5.0)
-                self.node.get_logger().debug(traceback.format_exc())
+        self._slot.serve(lambda: self._running, self._imagine, self._failed)
+
+    def _failed(self, exc: Exception) -> None:  # an imagination failure never stops the node (nor the action path)
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        self.node.get_logger().error(f"imagination failed: {self.last_error}", throttle_duration_sec=5.0)
+        self.node.get_logger().debug(traceback.format_exc())
 
     def _imagine(self, res, built, obs_t: float, calibration: dict) -> None:
         cfg, mc = self._cfg(), self.policy.config

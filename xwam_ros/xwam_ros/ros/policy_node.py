@@ -3,9 +3,10 @@
 The action path: image callbacks feed the synchroniser and hand the newest complete set to one worker thread
 through a newest-only slot (a slow model never backs up a queue); the worker builds the observation, runs the
 policy, rejects slow or stale chunks, decodes targets (IK), applies the safety limits and sends the command
-(JointTrajectory, a MoveIt Servo pose stream, or ~/ee_targets). The imagined 4D future runs in its own thread
-(ros/imagination.py) and never holds the worker. Parameters: ros/params.py and robot/config.py. Diagnostics levels:
-robot/health.py. Topics, parameters and QoS: README, "xwam_policy".
+(JointTrajectory, a MoveIt Servo pose stream, or ~/ee_targets); only then does it publish the raw chunk and hand the
+observation to the observed-cloud thread (ros/observed_cloud.py) and the result to the imagination thread
+(ros/imagination.py): neither ever holds the worker. Per-stage timing: robot/cadence.py. Parameters: ros/params.py
+and robot/config.py. Diagnostics levels: robot/health.py. Topics, parameters and QoS: README, "xwam_policy".
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import rclpy
 from builtin_interfaces.msg import Duration, Time
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseArray, PoseStamped
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -29,9 +31,9 @@ from std_msgs.msg import Header, String
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from ..robot.cadence import STAGES, Cadence, expected_query_hz
 from ..robot.config import ParameterError
-from ..robot.health import EventWindow, StreamMonitor, action_path_level, current_rss_mb, sync_level
-from ..robot.extrinsics import camera_extrinsics
+from ..robot.health import EventWindow, action_path_level, current_rss_mb, sync_level
 from ..robot.observation import ObservationError, build_observation, stamp_to_ns
 from ..robot.state import assemble_state, gripper_map_for
 from ..robot.policy_loading import load_policy
@@ -40,9 +42,10 @@ from ..robot.sync import ApproxSynchronizer, LatestSlot
 from ..robot.targets import decode_targets
 from ..robot.trajectory import StreamingExecutor, build_joint_trajectory, chunk_times, drop_past
 from .imagination import ImaginationPublisher
+from .observed_cloud import ObservedCloudPublisher
 from .policy_diagnostics import diagnostic_statuses
 from .params import RuntimeParameters, declare_parameters
-from .policy_msgs import ee_pose_msg, fused_cloud_msg, time_msg
+from .policy_msgs import ee_pose_msg, time_msg
 
 try:
     from xwam_interfaces.msg import ActionChunk
@@ -93,7 +96,8 @@ class PolicyNode(Node):
         self.events = EventWindow(self.cfg.diagnostics_window)
         self._started_s = self._now()
         self._last_set_s = None
-        self.latency = {k: deque(maxlen=100) for k in ("sync_wait", "convert", "model", "publish", "obs_to_action")}
+        self.latency = {k: deque(maxlen=100) for k in (*STAGES, "queued", "obs_to_action")}
+        self.cadence = Cadence(self._target_hz(self.cfg))
         self._joint_state = self._ee_pose = None
         self._infos = {}
         self._busy_until = -np.inf
@@ -103,7 +107,7 @@ class PolicyNode(Node):
         self._servo_plan = None  # (times, [K, 7] x y z roll pitch yaw gripper) for ik=servo
         keys = [f"{c.name}/{kind}" for c in self.cfg.cameras for kind in ("color", "depth")]
         self.sync = ApproxSynchronizer(keys, self.cfg.sync_slop, self.cfg.sync_queue_size)
-        self.streams = StreamMonitor(keys, self.cfg.diagnostics_window)
+        self.backwards = EventWindow(self.cfg.diagnostics_window)  # per stream: stamps rejected as not newer
         self.slot = LatestSlot()
         self.tf_tree = self.ik_solver = None
         self._gripper_map = gripper_map_for(self.cfg)
@@ -111,6 +115,7 @@ class PolicyNode(Node):
         self._make_tf_and_ik()
         self.imagination = ImaginationPublisher(self, self.policy, lambda: self.cfg, QoSProfile(depth=10),
                                                  self.counters)
+        self.observed = ObservedCloudPublisher(self, self.observed_pub, lambda: self.cfg, lambda: self.policy.config)
         if warm_up:
             self._warm_up()
         self._params = RuntimeParameters(self, lambda: self.cfg, self._apply_parameters)
@@ -136,14 +141,18 @@ class PolicyNode(Node):
     # --- ROS interfaces --------------------------------------------------------------------------------------------
     def _make_io(self) -> None:
         image_qos = image_qos_profile(self.cfg.image_qos)
+        # sensor callbacks in a group of their own: with a multi-threaded executor they never queue behind the
+        # diagnostics timer, services or parameter callbacks (the node's default group runs one callback at a time)
+        sensors = MutuallyExclusiveCallbackGroup()
         for cam in self.cfg.cameras:
             for kind, topic in (("color", cam.color_topic), ("depth", cam.depth_topic)):
                 key = f"{cam.name}/{kind}"
-                self.create_subscription(Image, topic, lambda m, k=key: self._on_image(k, m), image_qos)
+                self.create_subscription(Image, topic, lambda m, k=key: self._on_image(k, m), image_qos,
+                                         callback_group=sensors)
             self.create_subscription(CameraInfo, cam.info_topic, lambda m, n=cam.name: self._infos.__setitem__(n, m),
-                                     image_qos)
-        self.create_subscription(JointState, self.cfg.joint_state_topic, self._on_joints, 10)
-        self.create_subscription(PoseStamped, self.cfg.ee_pose_topic, self._on_ee, 10)
+                                     image_qos, callback_group=sensors)
+        self.create_subscription(JointState, self.cfg.joint_state_topic, self._on_joints, 10, callback_group=sensors)
+        self.create_subscription(PoseStamped, self.cfg.ee_pose_topic, self._on_ee, 10, callback_group=sensors)
         self.create_subscription(String, "~/instruction", self._on_instruction, 10)
         reliable = QoSProfile(depth=10)
         self.traj_pub = (self.create_publisher(JointTrajectory, self.cfg.controller_topic, reliable)
@@ -198,16 +207,18 @@ class PolicyNode(Node):
         self.get_logger().info(f"ik=urdf: {len(solver.arm_joint_names)} arm joints, tip {self._ik_config.tip_frame}")
 
     def _on_image(self, key: str, msg: Image) -> None:
+        """Light on purpose (it runs 30 times a second per stream): the message object itself is queued (no copy,
+        no conversion: only the set the worker takes is converted), liveness is the synchroniser's bookkeeping."""
+        wall = time.perf_counter()
         now = self._now()
-        stamp_ns = stamp_to_ns(msg.header.stamp)
-        self.streams.add(key, stamp_ns * 1e-9, now)
-        before = self.sync.stats.out_of_order
-        out = self.sync.add(key, stamp_ns, msg)
-        if self.sync.stats.out_of_order > before:
+        rejected = self.sync.stats.per_key_out_of_order[key]
+        out = self.sync.add(key, stamp_to_ns(msg.header.stamp), msg)
+        if self.sync.stats.per_key_out_of_order[key] > rejected:  # one writer per key: the sensor callback group
             self.events.add("out_of_order", now)
+            self.backwards.add(key, now)
         if out is not None:
             self._last_set_s = now
-            self.slot.put((out, now))
+            self.slot.put((out, now, time.perf_counter(), time.perf_counter() - wall))
 
     def _on_joints(self, msg):
         self._joint_state = msg
@@ -240,6 +251,7 @@ class PolicyNode(Node):
             self.cfg = cfg
             self.safety = SafetyFilter(cfg.limits)
             self._streamer.lead_s = cfg.lead_time
+            self.cadence.target_hz = self._target_hz(cfg)
         if "enabled" in names:
             self._set_enabled(bool(cfg.enabled))
         if "instruction" in names:
@@ -256,7 +268,8 @@ class PolicyNode(Node):
             self.policy.reset()
             self.counters.clear()
             self.events.clear()
-            self.streams.reset()
+            self.backwards.clear()
+            self.cadence.clear()
             self.last_error, self._outcome = "", "ok"
             self._started_s, self._last_set_s = self._now(), None
         resp.success, resp.message = True, "reset: queues, chunk timeline, counters and the error window cleared"
@@ -267,19 +280,21 @@ class PolicyNode(Node):
 
     # --- worker ----------------------------------------------------------------------------------------------------
     def _work(self) -> None:
-        while self._running:
-            item = self.slot.take(timeout=0.2)
-            if item is None or not self._running:
-                continue
-            try:
-                self._process(*item)
-            except ObservationError as exc:
-                self._error("bad_input", str(exc))
-            except ChunkRejected as exc:
-                self._error("rejected_chunk", str(exc))
-            except Exception as exc:  # keep running whatever happens in one query
-                self._error("internal", f"{type(exc).__name__}: {exc}")
-                self.get_logger().debug(traceback.format_exc())
+        self.slot.serve(lambda: self._running, self._process, self._failed)
+
+    def _failed(self, exc: Exception) -> None:
+        """One query failed: reported in /diagnostics, the worker goes on with the next set."""
+        if isinstance(exc, ObservationError):
+            self._error("bad_input", str(exc))
+        elif isinstance(exc, ChunkRejected):
+            self._error("rejected_chunk", str(exc))
+        else:  # keep running whatever happens in one query
+            self._error("internal", f"{type(exc).__name__}: {exc}")
+            self.get_logger().debug(traceback.format_exc())
+
+    def _target_hz(self, cfg) -> float:
+        return expected_query_hz(cfg.control_rate, cfg.execution_mode, cfg.execute_steps,
+                                 self.policy.config.num_actions)
 
     def _event(self, kind: str) -> None:
         self.counters[kind] += 1
@@ -310,7 +325,10 @@ class PolicyNode(Node):
                 raise ObservationError(f"camera {c.name}: no transform {target} <- {c.frame_id} in TF: {exc}") from exc
         return out
 
-    def _process(self, synced: dict, received_s: float) -> None:
+    def _process(self, synced: dict, received_s: float, handed_wall: float, sync_s: float) -> None:
+        """One query. Stages (robot/cadence.py) in perf_counter seconds; receive on the node clock (stamps). The
+        time the set waited in the slot (at most a frame period: newer sets replace it) is in obs_to_action only."""
+        w0 = time.perf_counter()
         t0 = self._now()
         if self.enabled and t0 < self._busy_until:  # the committed part of the last chunk is still running
             self.counters["skipped_while_executing"] += 1
@@ -326,26 +344,34 @@ class PolicyNode(Node):
             self._event("stale_dropped")
             self.get_logger().warning(f"dropped observation: {stale}", throttle_duration_sec=5.0)
             return
-        t1 = self._now()
-        wall = time.perf_counter()
+        w1 = time.perf_counter()
         res = self.policy.predict_action_chunk(built.obs, seed=self.cfg.seed + self._query)
-        infer_s = time.perf_counter() - wall  # the whole call, whatever the model measures inside
+        w2 = time.perf_counter()
+        infer_s = w2 - w1  # the whole call, whatever the model measures inside
         self._query += 1
         self.query_instruction = built.obs.instruction
-        t2 = self._now()
         self.counters["queries"] += 1
-        if self.cfg.publish_observed_cloud:
-            self._publish_observed(built, obs_t, calib)
-        self._publish_chunk(res, obs_t, t2 - t1)  # informational (raw model output), also in dry run
-        self._gate(obs_t, infer_s)  # slow or stale chunks stop here, before anything toward the robot (and are
-        try:  # not imagined either: a stale future is worth nothing and would only take CPU from the next chunk)
-            self._command(res, state, joints, obs_t, infer_s)
-        finally:  # the command goes out first; imagination (informational, also of IK failures) follows in its thread
-            self.imagination.offer(res, built, obs_t, calib)
+        gated = False
+        try:  # the action path first: gate, decode, limit, send; informational outputs after it
+            self._gate(obs_t, infer_s)  # slow or stale chunks stop here, before anything toward the robot (and are
+            gated = True  # not imagined either: a stale future is worth nothing and would take CPU from the next)
+            decided = self._decide(res, state, joints)  # IKError (a ChunkRejected): no motion
+            w3 = time.perf_counter()
+            self._send(decided, joints, obs_t, infer_s)
+        finally:  # informational, also in dry run and for rejected chunks; clouds and imagination only hand off
+            self._publish_chunk(res, obs_t, infer_s)
+            if self.cfg.publish_observed_cloud:
+                self.observed.offer(built, obs_t, calib)
+            if gated:  # imagination (informational, also of IK failures) follows in its thread
+                self.imagination.offer(res, built, obs_t, calib)
         self._succeeded()
-        t3 = self._now()
-        for k, v in (("sync_wait", received_s - obs_t), ("convert", t1 - t0), ("model", t2 - t1),
-                     ("publish", t3 - t2), ("obs_to_action", t3 - obs_t)):
+        w4 = time.perf_counter()
+        self.latency["queued"].append(w0 - handed_wall)
+        stages = {"receive": max(0.0, received_s - obs_t), "sync": sync_s, "convert": w1 - w0,
+                  "model": infer_s, "safety": w3 - w2, "publish": w4 - w3}
+        obs_to_action = self._now() - obs_t
+        self.cadence.record(stages, obs_to_action, w4)
+        for k, v in (*stages.items(), ("obs_to_action", obs_to_action)):
             self.latency[k].append(v)
 
     def _gate(self, obs_t: float, infer_s: float) -> None:
@@ -356,8 +382,8 @@ class PolicyNode(Node):
         if stale:
             raise ChunkRejected(f"observation became stale during inference: {stale}")
 
-    def _command(self, res, state, joints, obs_t: float, infer_s: float) -> None:
-        """Decode (IK), limit and send the chunk; in dry run everything but the sending happens."""
+    def _decide(self, res, state, joints) -> tuple:
+        """Decode (IK) and limit the chunk: (targets, limited targets, end-effector poses); nothing is sent."""
         ik = self.cfg.ik
         if ik == "urdf" and self.ik_solver is None:
             raise ChunkRejected(f"ik=urdf: no URDF yet (file '{self.cfg.urdf_file}' or topic "
@@ -366,6 +392,11 @@ class PolicyNode(Node):
                                            "cartesian" if ik == "servo" else ik, self.policy.config.gripper_action,
                                            solver=self.ik_solver)  # IKError (a ChunkRejected): no motion
         safe = self._limit(targets, joints) if targets is not None else None
+        return targets, safe, ee_poses
+
+    def _send(self, decided: tuple, joints, obs_t: float, infer_s: float) -> None:
+        """Send a decided chunk toward the robot; in dry run everything but the sending has happened."""
+        targets, safe, ee_poses = decided
         if not self.enabled:
             self.counters["dry_run_chunks"] += 1
             return
@@ -459,19 +490,19 @@ class PolicyNode(Node):
         m.model_latency = float(model_s)
         self.chunk_pub.publish(m)
 
-    def _publish_observed(self, built, obs_t: float, calib: dict) -> None:
-        state = built.obs.state if self.cfg.state_source == "ee_pose" else None
-        mc = self.policy.config
-        exts = camera_extrinsics(self.cfg.cameras, state, calib)
-        self.observed_pub.publish(fused_cloud_msg(built.obs.depth, built.obs.rgb, [f.K for f in built.frames], exts,
-                                                  obs_t, self.cfg.base_frame, mc.depth_near, mc.depth_far,
-                                                  self.cfg.cloud_voxel, self.cfg.cloud_stride))
-
     # --- diagnostics -----------------------------------------------------------------------------------------------
+    def streams(self, now: float) -> tuple[dict, dict]:
+        """Per-stream liveness, the synchroniser's own ({key: KeyStatus}), and {key: stamps rejected as not newer
+        within the diagnostics window}."""
+        statuses = self.sync.status(int(now * 1e9))
+        return statuses, {k: self.backwards.count(k, now) for k in statuses}
+
     def status(self) -> dict:
         now = self._now()
         lat = {k: (float(np.median(v)) if v else None)
-               for k, v in {**self.latency, **self.imagination.latency}.items()}
+               for k, v in {**self.latency, **self.imagination.latency,
+                            "observed_cloud": self.observed.latency}.items()}
+        statuses, backwards = self.streams(now)
         counters = dict(self.counters)
         return {"enabled": self.enabled, "ik": self.cfg.ik, "instruction": self.instruction,
                 "query_instruction": self.query_instruction, "counters": counters, "last_error": self.last_error,
@@ -481,7 +512,9 @@ class PolicyNode(Node):
                                                   "dropped": self.sync.stats.dropped,
                                                   "out_of_order": self.sync.stats.out_of_order,
                                                   "last_spread_s": self.sync.stats.last_spread_s},
-                "streams": {k: self.streams.report(k, now) for k in self.streams.streams},
+                "streams": {k: {"rate_hz": s.rate_hz, "age_s": s.age_s, "backwards_stamps": backwards[k],
+                                "last_backwards_jump_s": s.last_jump_s} for k, s in statuses.items()},
+                "cadence": self.cadence.report().as_dict(),
                 "slot_overwritten": self.slot.overwritten, "rss_mb": current_rss_mb(),
                 "device_mem_mb": _device_mem_mb()}
 
@@ -490,7 +523,7 @@ class PolicyNode(Node):
         st = self.status()
         now = self._now()
         verdict = action_path_level(self.events, self._outcome, self.last_error, now)
-        sync = sync_level(self._last_set_s, self._started_s, self.streams, self.cfg.sync_timeout, now)
+        sync = sync_level(self._last_set_s, self._started_s, *self.streams(now), self.cfg.sync_timeout, now)
         extra = {"action_steps": self.policy.config.action_steps, "video_steps": self.policy.config.video_steps}
         return diagnostic_statuses(st, verdict, sync, self.cfg, extra), st
 
@@ -508,6 +541,8 @@ class PolicyNode(Node):
             self._worker.join(timeout=5.0)
         if hasattr(self, "imagination"):
             self.imagination.stop()
+        if hasattr(self, "observed"):
+            self.observed.stop()
         return super().destroy_node()
 
 
