@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from pathlib import Path
 
 import numpy as np
 
 from ..paths import config_path
 from ..robot.cadence import format_cadence
+from ..robot.config_file import load_setup
 from .graph import run_graph, sim_node_of
 
 
@@ -22,10 +24,13 @@ def _name(ns: str, topic: str) -> str:
     return topic if topic.startswith("/") else "/" + "/".join(p for p in (ns.strip("/"), topic) if p)
 
 
-def _recorded_topics(ns: str):
+def recorded_topics(ns: str):
+    """(topic, type, QoS) of everything the demo's MCAP holds: the imagined future, observations, commands and TF
+    (so Foxglove and RViz can place every cloud; foxglove/xwam_layout.json shows these topics)."""
     from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.qos import QoSProfile, qos_profile_sensor_data
+    from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
     from sensor_msgs.msg import Image, JointState, PointCloud2
+    from tf2_msgs.msg import TFMessage
     from trajectory_msgs.msg import JointTrajectory
     from visualization_msgs.msg import MarkerArray
     from xwam_interfaces.msg import ActionChunk, ImaginedFuture
@@ -34,8 +39,20 @@ def _recorded_topics(ns: str):
               ("xwam_policy/imagined/ee_path", MarkerArray, rel), ("xwam_policy/action_chunk", ActionChunk, rel),
               ("xwam_policy/observed/points", PointCloud2, qos_profile_sensor_data),
               ("arm_controller/joint_trajectory", JointTrajectory, rel), ("joint_states", JointState, rel),
-              ("/diagnostics", DiagnosticArray, rel), ("agentview/color/image_raw", Image, qos_profile_sensor_data)]
+              ("/diagnostics", DiagnosticArray, rel), ("agentview/color/image_raw", Image, qos_profile_sensor_data),
+              ("/tf", TFMessage, QoSProfile(depth=100)),
+              ("/tf_static", TFMessage, QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL))]
     return [(_name(ns, t), cls, qos) for t, cls, qos in topics]
+
+
+def _stamp_s(msg) -> float:
+    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+
+
+def _nearest(history, t_s: float, tol_s: float):
+    """The message of ``history`` [(stamp_s, msg)] nearest to ``t_s`` within ``tol_s``, else None."""
+    best = min(history, key=lambda sm: abs(sm[0] - t_s), default=None)
+    return best[1] if best is not None and abs(best[0] - t_s) <= tol_s else None
 
 
 IMAGINATION_GRACE_S = 20.0
@@ -51,12 +68,17 @@ class DemoMonitor:
         self.max_imaginations, self.wait_for_episodes, self.ns, self.log = max_imaginations, wait_for_episodes, \
             namespace, log
         self.results, self.status, self.last, self.joints = [], {}, {}, []
+        # recent imagined futures and what was observed afterwards: the snapshot pairs each future step with the
+        # observation of the same time
+        self.futures, self.observed = deque(maxlen=8), deque(maxlen=120)
+        self.images = {k: deque(maxlen=90) for k in ("color", "depth")}
+        self.view = None
         self.recorder, self.error, self.t_ready, self.graph_kind = None, None, None, None
         self.startup_timeout = 600.0  # node start-up (imports, model load, warm-up) is not part of ``duration``
 
     def _setup(self, node) -> None:
         from rclpy.qos import QoSProfile, qos_profile_sensor_data
-        from sensor_msgs.msg import JointState, PointCloud2
+        from sensor_msgs.msg import Image, JointState, PointCloud2
         from std_msgs.msg import String
         from xwam_interfaces.msg import ImaginedFuture
 
@@ -67,12 +89,16 @@ class DemoMonitor:
                                  RESULT_QOS)
         node.create_subscription(String, n("xwam_policy/status"),
                                  lambda m: self.status.update(json.loads(m.data)), 10)
-        node.create_subscription(ImaginedFuture, n("xwam_policy/imagined/future"),
-                                 lambda m: self.last.__setitem__("future", m), QoSProfile(depth=2))
+        node.create_subscription(ImaginedFuture, n("xwam_policy/imagined/future"), self.futures.append,
+                                 QoSProfile(depth=2))
         node.create_subscription(PointCloud2, n("xwam_policy/observed/points"),
-                                 lambda m: self.last.__setitem__("observed", m), qos_profile_sensor_data)
+                                 lambda m: self.observed.append((_stamp_s(m), m)), qos_profile_sensor_data)
+        if self.view is not None:  # one static camera's real colour and depth, for the RGB-D strips
+            for key, topic in (("color", self.view.color_topic), ("depth", self.view.depth_topic)):
+                node.create_subscription(Image, n(topic), lambda m, k=key: self.images[k].append((_stamp_s(m), m)),
+                                         qos_profile_sensor_data)
         node.create_subscription(JointState, n("joint_states"), self._on_joints, 10)
-        self.recorder = BagRecorder(node, self.bag, _recorded_topics(self.ns), storage="mcap")
+        self.recorder = BagRecorder(node, self.bag, recorded_topics(self.ns), storage="mcap")
 
     def _on_joints(self, msg) -> None:  # keeps the first and the latest state: how far the arm moved
         self.joints[1 if self.joints else 0:] = [np.array(msg.position)]
@@ -154,6 +180,7 @@ def run_demo(duration: float = 600.0, out_dir="outputs/demo", config_file=None, 
     log(f"[demo] config {config_file}; starting the simulated robot + xwam_policy (CPU), arm enabled in simulation")
     monitor = DemoMonitor(bag, episodes, duration, max_imaginations, sim_node_of(config_file) == "sim_robot",
                           namespace, log)
+    monitor.view = next((c for c in load_setup(config_file).cameras if c.kind == "static"), None)
     run_graph(monitor=monitor, log=log, config_file=config_file, sim=True, namespace=namespace,
               overrides={"enabled": True, "episodes": episodes})
     if monitor.error is not None:
@@ -161,15 +188,46 @@ def run_demo(duration: float = 600.0, out_dir="outputs/demo", config_file=None, 
     return _summarise(monitor, out, log)
 
 
+def future_steps(m: DemoMonitor, tol_s: float = 0.25) -> list:
+    """StepViews of the newest imagined future whose horizon has been observed (else the newest): per step the
+    imagined cloud and RGB-D of the monitored view beside the observation nearest in time."""
+    from ..robot.convert import depth_to_metres, image_to_rgb
+    from .pointcloud2 import read_xyzrgb
+    from .snapshot import StepView
+    if not m.futures:
+        return []
+    last_seen = m.observed[-1][0] if m.observed else -np.inf
+    future = next((f for f in reversed(m.futures) if f.clouds and _stamp_s(f.clouds[-1]) <= last_seen),
+                  m.futures[-1])
+    names = list(future.view_names)
+    v = names.index(m.view.name) if m.view is not None and m.view.name in names else None
+    steps = []
+    for k, cloud in enumerate(future.clouds):
+        t = _stamp_s(cloud)
+        seen = _nearest(m.observed, t, tol_s)
+        color, depth = (_nearest(m.images[key], t, tol_s) for key in ("color", "depth"))
+        i = k * future.num_views + v if v is not None else None  # rgb/depth: [future step][view] flattened
+        pred = (image_to_rgb(future.rgb[i]), depth_to_metres(future.depth[i])) if i is not None \
+            and i < len(future.rgb) else (None, None)
+        steps.append(StepView(t_s=t - _stamp_s(future), imagined=read_xyzrgb(cloud),
+                              observed=read_xyzrgb(seen) if seen is not None else None,
+                              imagined_rgb=pred[0], imagined_depth=pred[1],
+                              observed_rgb=image_to_rgb(color) if color is not None else None,
+                              observed_depth=depth_to_metres(depth) if depth is not None else None))
+    return steps
+
+
 def _summarise(m: DemoMonitor, out: Path, log) -> dict:
     from .pointcloud2 import read_xyzrgb
-    from .snapshot import snapshot
-    png = out / "imagined_cloud.png"
-    if "future" in m.last:
-        observed = read_xyzrgb(m.last["observed"]) if "observed" in m.last else None
-        snapshot([read_xyzrgb(c) for c in m.last["future"].clouds], png, observed=observed)
+    from .snapshot import future_grid, snapshot
+    png, grid = out / "imagined_cloud.png", out / "imagined_vs_observed.png"
+    if m.futures:
+        observed = read_xyzrgb(m.observed[-1][1]) if m.observed else None
+        snapshot([read_xyzrgb(c) for c in m.futures[-1].clouds], png, observed=observed)
+        future_grid(future_steps(m), grid)
     status = {"counters": {}, "latency_median_s": {}, **m.status}
     summary = {"bag": str(m.bag), "png": str(png) if png.exists() else None,
+               "grid_png": str(grid) if grid.exists() else None,
                "recorded_messages": m.recorder.counts if m.recorder else {}, "episodes": m.results,
                "startup_s": m.t_ready, "graph": m.graph_kind, **status}
     if m.results:
@@ -189,5 +247,5 @@ def _summarise(m: DemoMonitor, out: Path, log) -> dict:
     if "arm_moved_m" in summary:
         log(f"[demo] arm moved {summary['arm_moved_m']:.3f} m")
     log(f"[demo] 4D recording (open in Foxglove, or `ros2 bag play`): {m.bag}")
-    log(f"[demo] imagined cloud snapshot: {png}")
+    log(f"[demo] imagined cloud snapshot: {png}; imagined vs observed per future step: {grid}")
     return summary
