@@ -89,8 +89,8 @@ class DemoMonitor:
                                  RESULT_QOS)
         node.create_subscription(String, n("xwam_policy/status"),
                                  lambda m: self.status.update(json.loads(m.data)), 10)
-        node.create_subscription(ImaginedFuture, n("xwam_policy/imagined/future"), self.futures.append,
-                                 QoSProfile(depth=2))
+        node.create_subscription(ImaginedFuture, n("xwam_policy/imagined/future"),
+                                 lambda m: self.futures.append(m), QoSProfile(depth=2))
         node.create_subscription(PointCloud2, n("xwam_policy/observed/points"),
                                  lambda m: self.observed.append((_stamp_s(m), m)), qos_profile_sensor_data)
         if self.view is not None:  # one static camera's real colour and depth, for the RGB-D strips
