@@ -4,8 +4,8 @@
     .venv/bin/python bench/imagination.py --data runs/heldout_lift
 
 For every future step the node publishes (frame f, f * actions_per_frame * action_dt seconds ahead): PSNR (static
-views), depth AbsRel and delta1 (all views), Chamfer of the fused clouds, for the model's imagination and for "the
-future looks like now". Prints the table with the issue's targets and writes bench/results/imagination.json.
+views), depth AbsRel and delta1 (all views), Chamfer of the fused clouds, for the model's imagination, for "the
+future looks like now", and for the autoencoder's round trip of the real future (what the decoder can show at best). Prints the table with the issue's targets and writes bench/results/imagination.json.
 """
 import argparse
 import sys
@@ -40,10 +40,12 @@ def main(argv=None) -> int:
     for r in table:
         row = {"step": r["step"], "t_s": r["t_s"]}
         for m in METRICS:
-            row[m] = f"{r[f'{m}_model']:.3f} / {r[f'{m}_static']:.3f}" + ("" if r["model_better"][m] else " *")
+            row[m] = (f"{r[f'{m}_model']:.3f} / {r[f'{m}_static']:.3f} / {r[f'{m}_autoencoder']:.3f}"
+                      + ("" if r["model_better"][m] else " *"))
         rows.append(row)
     print(f"imagination of {a.checkpoint} on {len(data)} held-out episodes x {a.clips_per_episode} clips "
-          f"({table[0]['clips']} clips); cells: model / static baseline; * = model not better")
+          f"({table[0]['clips']} clips)\ncells: model / static baseline / autoencoder round trip of the real future "
+          "(the ceiling); * = model not better than static")
     print(common.table(rows, ["step", "t_s", *METRICS]))
     print("targets: " + ", ".join(f"{m} {t}" for m, t in TARGETS.items()))
     out = common.write(a.name, table, {"checkpoint": a.checkpoint, "data": str(a.data), "episodes": len(data),

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..geometry.depth import metric_to_inverse_depth
 from ..geometry.image import resize_rgbd
 from ..model.layout import DELTA_GRIPPER, StateLayout
 from .episodes import DatasetError, Episode, EpisodeDataset
@@ -133,3 +134,11 @@ def dataset_normalizer(root: Path, episodes=None, action_dim: int | None = None,
         sts = np.pad(sts, ((0, 0), (0, state_dim - sts.shape[1])))
     quaternions = StateLayout.from_state_dim(sts.shape[1], "the dataset's state width").quaternion_indices()
     return Normalizer.fit(acts, sts, passthrough_state_dims=quaternions), len(acts)
+
+
+def clip_videos(cfg, clip: Clip) -> tuple[torch.Tensor, torch.Tensor]:
+    """The autoencoder's inputs of a clip, in [-1, 1]: RGB [V, 3, F, H, W] and inverse depth as 3-channel
+    pseudo-RGB [V, 3, F, H, W] (X-WAM's depth encoding, geometry/depth.py)."""
+    rgb = torch.from_numpy(clip.rgb).float().div(127.5).sub(1).permute(0, 4, 1, 2, 3)
+    inv = torch.from_numpy(metric_to_inverse_depth(clip.depth, cfg.depth_near, cfg.depth_far))
+    return rgb, inv[:, None].expand(-1, 3, -1, -1, -1)

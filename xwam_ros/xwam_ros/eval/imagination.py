@@ -1,7 +1,8 @@
 """Imagination quality on held-out demonstrations, per future step, against the static-world baseline.
 
 For a clip cut from a recorded episode, the model imagines the future from the clip's first frame; the baseline says
-"the future looks like now" (frame 0 repeated). Both are scored against the recorded future at every future step the
+"the future looks like now" (frame 0 repeated); the autoencoder's round trip of the real future (encode, decode) is
+the ceiling: the diffusion model generates latents, so its pictures can be no better than the decoder's. Both are scored against the recorded future at every future step the
 node publishes: PSNR on the static views, depth AbsRel and delta1 on every view, Chamfer distance of the fused
 clouds (metres). The model's clouds are fused with the recorded camera poses of their step; the baseline's cloud is
 frame 0 fused with frame 0's poses (the world, and the wrist camera, as they are now).
@@ -12,13 +13,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.clips import cut_clip
+import torch
+
+from ..data.clips import clip_videos, cut_clip
+from ..geometry.depth import inverse_depth_to_metric
 from ..geometry.camera import scale_intrinsics
 from ..geometry.fusion import fuse_views
 from ..model.policy import Observation
 from . import metrics
 
 METRICS = ("psnr", "abs_rel", "delta1", "chamfer_m")
+SOURCES = ("model", "static", "autoencoder")
 HIGHER_IS_BETTER = {"psnr": True, "abs_rel": False, "delta1": True, "chamfer_m": False}
 
 
@@ -38,11 +43,22 @@ def step_metrics(pred: Prediction, real: Prediction, Ks, static_views, near: flo
             "delta1": d["delta1"], "chamfer_m": metrics.chamfer(fuse(pred), fuse(real))}
 
 
+@torch.no_grad()
+def autoencoder_round_trip(policy, clip) -> tuple[np.ndarray, np.ndarray]:
+    """The clip's real RGB [V, F, H, W, 3] uint8 and depth [V, F, H, W] metres after the policy's autoencoder."""
+    cfg = policy.config
+    rgb, inv = (policy.codec.decode(policy.codec.encode(x[None].to(policy.device)))[0].clamp(-1, 1).cpu()
+                for x in clip_videos(cfg, clip))
+    rgb_u8 = ((rgb + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 4, 1).numpy()
+    return rgb_u8, inverse_depth_to_metric(inv.mean(1).numpy(), cfg.depth_near, cfg.depth_far)
+
+
 def clip_step_metrics(policy, ep, start: int, gripper_action: str, seed: int = 0) -> list[dict]:
-    """Per future step f >= 1: {"step", "t_s", "model": metrics, "static": metrics} for one clip."""
+    """Per future step f >= 1: {"step", "t_s", "model" | "static" | "autoencoder": metrics} for one clip."""
     cfg = policy.config
     clip = cut_clip(ep, start, cfg, gripper_action)
     imag = policy.imagine(Observation(clip.rgb[:, 0], clip.states[0], clip.instruction), seed=seed)
+    ae_rgb, ae_depth = autoencoder_round_trip(policy, clip)
     static = [v for v, k in enumerate(cfg.view_kinds) if k == "static"]
     frames = np.minimum(start + np.arange(cfg.num_frames) * cfg.actions_per_frame, ep.length - 1)
     Ks = [scale_intrinsics(ep.K[v], ep.rgb.shape[2:4], (cfg.height, cfg.width)) for v in range(cfg.num_views)]
@@ -51,10 +67,10 @@ def clip_step_metrics(policy, ep, start: int, gripper_action: str, seed: int = 0
     rows = []
     for f in range(1, cfg.num_frames):
         real = Prediction(clip.rgb[:, f], clip.depth[:, f], poses(f))
-        model = Prediction(imag.rgb[:, f], imag.depth[:, f], poses(f))
+        preds = {"model": Prediction(imag.rgb[:, f], imag.depth[:, f], poses(f)), "static": now,
+                 "autoencoder": Prediction(ae_rgb[:, f], ae_depth[:, f], poses(f))}
         rows.append({"step": f, "t_s": f * cfg.actions_per_frame * cfg.action_dt,
-                     "model": step_metrics(model, real, Ks, static, cfg.depth_near, cfg.depth_far),
-                     "static": step_metrics(now, real, Ks, static, cfg.depth_near, cfg.depth_far)})
+                     **{k: step_metrics(p, real, Ks, static, cfg.depth_near, cfg.depth_far) for k, p in preds.items()}})
     return rows
 
 
@@ -74,7 +90,7 @@ def imagination_per_step(policy, dataset, episodes, clips_per_episode: int = 2, 
     table = []
     for i, first in enumerate(per_clip[0]):
         row = {"step": first["step"], "t_s": round(first["t_s"], 3), "clips": len(per_clip)}
-        for who in ("model", "static"):
+        for who in SOURCES:
             for m in METRICS:
                 row[f"{m}_{who}"] = float(np.nanmean([c[i][who][m] for c in per_clip]))
         row["model_better"] = {m: bool((row[f"{m}_model"] > row[f"{m}_static"]) == HIGHER_IS_BETTER[m])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from ..geometry.depth import metric_to_inverse_depth
+from ..data.clips import clip_videos
 from ..model.loss import TrainBatch
 
 
@@ -69,11 +69,9 @@ class LatentCache:
         self.encoder_calls += 1
         c = self.policy.config
         clip = self.clips[i]
-        video = torch.from_numpy(clip.rgb).float().div(127.5).sub(1).permute(0, 4, 1, 2, 3)[None]  # [1,V,3,F,H,W]
-        inv = torch.from_numpy(metric_to_inverse_depth(clip.depth, c.depth_near, c.depth_far))
-        depth = inv[:, None].expand(-1, 3, -1, -1, -1)[None]  # inverse depth as 3-channel pseudo-RGB
+        video, depth = clip_videos(c, clip)
         norm = self.policy.normalizer
-        return {"video": self.policy.codec.encode(video)[0], "depth": self.policy.codec.encode(depth)[0],
+        return {"video": self.policy.codec.encode(video[None])[0], "depth": self.policy.codec.encode(depth[None])[0],
                 "actions": torch.from_numpy(norm.normalize_actions(clip.actions)),
                 "states": torch.from_numpy(norm.normalize_states(clip.states)),
                 "action_mask": torch.from_numpy(clip.action_mask), "state_mask": torch.from_numpy(clip.state_mask),

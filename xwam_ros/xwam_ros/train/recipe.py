@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..geometry.depth import metric_to_inverse_depth
+from ..data.clips import clip_videos
 from ..model.config import get_preset
 from ..model.vae import LatentCodec
 from .config import TrainConfig
@@ -31,13 +31,6 @@ from .trainer import dataset_overrides, make_clips, train
 
 FULL = dict(episodes=200, vae_steps=1200, steps=3000, batch_size=16)
 SMOKE = dict(episodes=4, vae_steps=4, steps=6, batch_size=4)
-
-
-def clip_videos(cfg, clip) -> torch.Tensor:
-    """[2V, 3, F, H, W] in [-1, 1]: every view's RGB and its inverse depth as 3-channel pseudo-RGB (as the cache)."""
-    rgb = torch.from_numpy(clip.rgb).float().div(127.5).sub(1).permute(0, 4, 1, 2, 3)
-    inv = torch.from_numpy(metric_to_inverse_depth(clip.depth, cfg.depth_near, cfg.depth_far))
-    return torch.cat([rgb, inv[:, None].expand(-1, 3, -1, -1, -1)])
 
 
 def train_vae(cfg, clips, steps: int, seed: int, out: Path, batch: int = 2, lr: float = 1e-3, frames: int = 5,
@@ -49,7 +42,7 @@ def train_vae(cfg, clips, steps: int, seed: int, out: Path, batch: int = 2, lr: 
     codec = LatentCodec.tiny(cfg, seed=seed)
     vae = codec.vae.train().requires_grad_(True)
     pick = np.random.default_rng(seed).permutation(len(clips))[:max_clips]  # bounded memory for large datasets
-    data = torch.cat([clip_videos(cfg, clips[int(i)]) for i in sorted(pick)])
+    data = torch.cat([torch.cat(clip_videos(cfg, clips[int(i)])) for i in sorted(pick)])  # RGB and depth videos
     opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.01)
     g = torch.Generator().manual_seed(seed)
     for step in range(steps):
