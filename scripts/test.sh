@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite (CPU, tiny configs, real rclpy over DDS on a private domain id, the real launch file
 # through launch_pytest), then - on a full run (no arguments) - builds the repo as a colcon workspace in a temp dir
-# and runs `colcon test` there (scripts/colcon_ws.sh). Arguments go to pytest and skip the colcon step.
+# and runs `colcon test` there (scripts/colcon_ws.sh). Arguments go to pytest and skip the colcon step:
+# `bash scripts/test.sh -m "not slow"` is the fast subset (under a minute), `bash scripts/test.sh test/robot` one package.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 V="$ROOT/.venv"
@@ -14,15 +15,19 @@ export PYOPENGL_PLATFORM="${PYOPENGL_PLATFORM:-egl}"
 case ":${AMENT_PREFIX_PATH:-}:" in *":$V:"*) ;; *) export AMENT_PREFIX_PATH="${AMENT_PREFIX_PATH:+$AMENT_PREFIX_PATH:}$V" ;; esac
 cd "$ROOT/xwam_ros"
 rc=0
-if [ $# -eq 0 ]; then
+# Options only (no test path, no "not slow"), e.g. -x: the whole suite in the two interpreters below. A path, or the
+# fast subset (-m "not slow", which holds none of the policy node's DDS tests): one interpreter.
+split=1
+for a in "$@"; do if [ -e "$a" ] || [ -e "${a%%::*}" ] || [[ "$a" == *"not slow"* ]]; then split=0; fi; done
+if [ $split -eq 1 ]; then
   # The policy node's DDS tests run in an interpreter of their own: after the in-process launch / sim-time tests of
   # the same session they stopped receiving synchronised sets (rclpy state left in the process; each passes alone and
   # in any order among themselves). The rest of the suite runs in a second interpreter.
   NODE_TESTS=(test/ros/test_policy_node.py test/ros/test_policy_outputs.py)
-  "$V/bin/python" -m pytest "${NODE_TESTS[@]}" -q -p no:cacheprovider || rc=$?
-  "$V/bin/python" -m pytest test -q -p no:cacheprovider "${NODE_TESTS[@]/#/--deselect=}" || rc=$((rc ? rc : $?))
+  "$V/bin/python" -m pytest "${NODE_TESTS[@]}" -q -p no:cacheprovider "$@" || rc=$?
+  "$V/bin/python" -m pytest test -q -p no:cacheprovider "${NODE_TESTS[@]/#/--deselect=}" "$@" || rc=$((rc ? rc : $?))
 else
-  "$V/bin/python" -m pytest test -q -p no:cacheprovider "$@" || rc=$?
+  "$V/bin/python" -m pytest -q -p no:cacheprovider "$@" || rc=$?
 fi
 if [ $# -eq 0 ]; then
   WS="$(mktemp -d "${TMPDIR:-/tmp}/xwam_ws.XXXXXX")"

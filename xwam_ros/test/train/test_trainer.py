@@ -57,6 +57,7 @@ def test_tiny_model_overfits_one_clip_and_the_policy_path_reproduces_its_actions
         assert err < MAX_ERR_RATIO * base, (err, base)
 
 
+@pytest.mark.slow  # trains twice; test_parts checks the cache in the fast tier
 def test_resume_is_exact(tmp_path):
     full = train(_cfg(tmp_path / "full"), log=lambda *_: None)
     half_cfg = _cfg(tmp_path / "half")
@@ -68,6 +69,7 @@ def test_resume_is_exact(tmp_path):
     assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in full["history"][3:]]
 
 
+@pytest.mark.slow  # trains twice; test_parts checks the cache in the fast tier
 def test_latent_cache_is_reused_across_runs(tmp_path):
     cache = tmp_path / "cache"
     r1 = train(_cfg(tmp_path / "a", steps=2, cache_dir=str(cache)), log=lambda *_: None)
