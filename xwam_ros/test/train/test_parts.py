@@ -30,6 +30,7 @@ def test_lr_warms_up_linearly_then_decays_by_cosine_to_zero():
     assert opt.param_groups[0]["weight_decay"] == 0.01
 
 
+@pytest.mark.slow  # trains, then a full imagination twice (~5 s)
 def test_validation_logs_policy_path_and_imagination_metrics(tmp_path):
     cfg = TrainConfig(num_clips=2, batch_size=2, steps=2, warmup=1, log_every=1, ckpt_every=2, val_every=2,
                       val_clips=1, val_imagine=True, out_dir=str(tmp_path)).validate()
@@ -43,12 +44,20 @@ def test_validation_logs_policy_path_and_imagination_metrics(tmp_path):
 
     policy = XWAMPolicy.from_pretrained(tmp_path / "last")
     clip = ProceduralClips(policy.config, 3, seed=cfg.seed)[2]
-    acts = policy.predict_action_chunk(Observation(clip.rgb[:, 0], clip.states[0], clip.instruction), seed=0).actions
+    res = policy.predict_action_chunk(Observation(clip.rgb[:, 0], clip.states[0], clip.instruction), seed=0)
+    acts = res.actions
     valid = clip.action_mask > 0
     norm = policy.normalizer.normalize_actions
     assert v["val/action_mae"] == pytest.approx(np.abs(norm(acts) - norm(clip.actions))[:, valid].mean(), rel=1e-6)
     assert v["val/action_mae_phys"] == pytest.approx(np.abs(acts - clip.actions)[:, valid].mean(), rel=1e-6)
-    assert 0 < v["val/psnr"] < 60 and 0 < v["val/depth_abs_rel"] < 10  # imagination metrics: computed and finite
+    # imagination metrics: the continued imagination of that chunk against the clip's future frames (frame 0, the
+    # given observation, is not scored)
+    from xwam_ros.eval.metrics import depth_metrics, psnr
+    imag = policy.continue_imagination(res)
+    assert v["val/psnr"] == pytest.approx(psnr(imag.rgb[:, 1:], clip.rgb[:, 1:]), rel=1e-5)
+    assert v["val/psnr"] != pytest.approx(psnr(imag.rgb, clip.rgb), rel=1e-3)
+    want = depth_metrics(imag.depth[:, 1:], clip.depth[:, 1:])["abs_rel"]
+    assert v["val/depth_abs_rel"] == pytest.approx(want, rel=1e-5)
 
 
 def test_recipe_vae_learns_to_reconstruct_and_the_trainer_uses_it(tmp_path):
