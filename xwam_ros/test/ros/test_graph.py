@@ -109,3 +109,8 @@ def test_trajectory_follower_semantics():
     assert "do not match" in f.set(["a"], 0.0, np.array([1.0]), target[None], 0.0)
     assert "past" in f.set(names, 1.0, np.array([1.0]), target[None], now_s=5.0)
     assert "strictly" in f.set(names, 0.0, np.array([1.0, 1.0]), np.stack([target, target]), 0.0)
+    # received late (its first point already due): from where the arm is now straight to the next point
+    f = TrajectoryFollower(HOME, JOINT_NAMES)
+    assert f.set(names, 10.0, np.array([1.0, 2.0]), np.stack([HOME + 0.05, target]), now_s=11.5) is None
+    assert np.allclose(f.step(11.5), HOME) and np.isclose(f.step(11.75)[0], 0.05)
+    assert np.allclose(f.step(12.0), target)
