@@ -60,15 +60,30 @@ def test_validation_logs_policy_path_and_imagination_metrics(tmp_path):
     assert v["val/depth_abs_rel"] == pytest.approx(want, rel=1e-5)
 
 
+def _reconstruction_mse(vae, x) -> float:
+    with torch.no_grad():
+        return torch.nn.functional.mse_loss(vae.decode(vae.encode(x).latent_dist.mode()).sample, x).item()
+
+
+# Bound of the VAE check, from a measured spread (scratch script: this test's training with seeds 0, 1, 2, one and two
+# torch threads, AMD EPYC): reconstruction MSE of the clip's first frame (every view, deterministic encode/decode)
+# after / before 12 steps at lr 3e-3: 0.65, 0.34, 0.73 (two threads: the same to 4 digits). The logged per-step MSE
+# is no measure: each step sees another random view and frame (seed 2's third step logs more than its first), and
+# after 3 or 6 steps the ratio was 0.80-1.07 depending on the seed. Not learning gives 1.0.
+MAX_VAE_MSE_RATIO = 0.85
+
+
+@pytest.mark.slow  # 12 VAE training steps (~6 s)
 def test_recipe_vae_learns_to_reconstruct_and_the_trainer_uses_it(tmp_path):
+    from xwam_ros.train.recipe import clip_videos
     cfg = get_preset("tiny")
     clips = ProceduralClips(cfg, 1)
-    logs = []
-    vae_dir = train_vae(cfg, [clips[0]], steps=3, seed=0, out=tmp_path / "vae", lr=3e-3, frames=1,
-                        log=logs.append)
-    mses = [float(s.rsplit(" ", 1)[1]) for s in logs]
-    assert mses[-1] < mses[0]
+    vae_dir = train_vae(cfg, [clips[0]], steps=12, seed=0, out=tmp_path / "vae", lr=3e-3, frames=1,
+                        log=lambda *_: None)
+    x = clip_videos(cfg, clips[0])[:, :, :1]
+    before = _reconstruction_mse(LatentCodec.tiny(cfg, seed=0).vae.eval(), x)  # train_vae's initial weights
     codec = LatentCodec.from_pretrained(vae_dir)
+    assert _reconstruction_mse(codec.vae.eval(), x) < MAX_VAE_MSE_RATIO * before
     assert not torch.allclose(codec.std, torch.ones_like(codec.std))  # measured latent statistics were stored
     run = TrainConfig(num_clips=1, batch_size=1, steps=1, warmup=0, vae=str(vae_dir), out_dir=str(tmp_path / "run"))
     res = train(run.validate(), log=lambda *_: None)
