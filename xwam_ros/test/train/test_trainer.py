@@ -82,6 +82,7 @@ def test_latent_cache_is_reused_across_runs(tmp_path):
     assert r1["encoder_calls"] == 4 + 2 and r2["encoder_calls"] == 0
 
 
+@pytest.mark.slow  # trains, then resumes into a failing save (~5 s)
 def test_atomic_checkpoint_survives_a_crash_mid_write(tmp_path, monkeypatch):
     train(_cfg(tmp_path, steps=6, ckpt_every=3), log=lambda *_: None, stop_after=3)
     before = load_file(str(tmp_path / "last" / "model.safetensors"))
