@@ -37,13 +37,14 @@ def test_graph_end_to_end_the_arm_follows_the_policys_chunk_and_realsense_topics
     policy = XWAMPolicy.from_config(cfg, seed=1)
     g = Graph(share_file("config", "gantry.yaml"), sim=True, policy=policy,
               overrides={"enabled": True, "imagine": False, "max_observation_age": 2.0, **WIDE_LIMITS})
-    got, chunks, targets, trajs, joints = {}, [], [], [], []
+    got, chunks, targets, trajs, joints = {}, [], [], [], []  # got: each camera topic's first frame (at HOME; the
+    # random policy may then drive the gantry, unlimited, where the wrist camera sees nothing)
     probe = Node("probe", context=g.context)
     probe.create_subscription(Image, "/eye_in_hand/aligned_depth_to_color/image_raw",
-                              lambda m: got.__setitem__("depth", m), qos_profile_sensor_data)
-    probe.create_subscription(Image, "/agentview/color/image_raw", lambda m: got.__setitem__("rgb", m),
+                              lambda m: got.setdefault("depth", m), qos_profile_sensor_data)
+    probe.create_subscription(Image, "/agentview/color/image_raw", lambda m: got.setdefault("rgb", m),
                               qos_profile_sensor_data)
-    probe.create_subscription(CameraInfo, "/agentview/color/camera_info", lambda m: got.__setitem__("info", m),
+    probe.create_subscription(CameraInfo, "/agentview/color/camera_info", lambda m: got.setdefault("info", m),
                               qos_profile_sensor_data)
     probe.create_subscription(ActionChunk, "/xwam_policy/action_chunk", chunks.append, 10)
     probe.create_subscription(PoseArray, "/xwam_policy/ee_targets", targets.append, 10)
@@ -87,10 +88,12 @@ def test_graph_end_to_end_the_arm_follows_the_policys_chunk_and_realsense_topics
         while time.monotonic() - t0 < 90 and not (joints and _t(joints[-1].header.stamp) > times[-1]):
             time.sleep(0.2)
         inside = [m for m in joints if max(times[0], received) <= _t(m.header.stamp) <= times[-1]]
-        assert len(inside) >= 2, [_t(m.header.stamp) for m in joints][-10:]
+        assert inside, [_t(m.header.stamp) for m in joints][-10:]  # 5 Hz joint states; a late receipt shortens it
         for m in inside:
             want = [np.interp(_t(m.header.stamp), times, pos[:, j]) for j in range(pos.shape[1])]
-            np.testing.assert_allclose(m.position, want, atol=1e-9)
+            # 1e-4: float64 seconds since the epoch keep ~0.2 us, and this unlimited random chunk moves up to ~20 m/s
+            # (5e-6 measured); executing from the receipt instead of the stamp is off by milliseconds, i.e. mm or more
+            np.testing.assert_allclose(m.position, want, atol=1e-4)
         assert got["depth"].encoding == "16UC1" and got["rgb"].encoding == "rgb8"
         assert got["depth"].header.frame_id == "eye_in_hand_color_optical_frame"
         d = depth_to_metres(got["depth"])
