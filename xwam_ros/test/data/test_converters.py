@@ -34,6 +34,7 @@ def test_episode_to_bag_and_back_is_lossless(sim_dataset, setup, tmp_path):
     assert np.abs(b.actions - ep.actions).max() < 1e-6
 
 
+@pytest.mark.slow  # sim_dataset: two robosuite episodes
 def test_bag_without_the_controller_topic_is_named(sim_dataset, setup, tmp_path):
     from rosbags.rosbag2 import Reader, Writer
     data = EpisodeDataset(sim_dataset)

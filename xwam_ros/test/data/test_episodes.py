@@ -11,6 +11,7 @@ from xwam_ros.model.actions import decode_ee_deltas
 from xwam_ros.model.config import get_preset
 
 
+@pytest.mark.slow  # sim_dataset: two robosuite episodes
 def test_round_trip_and_actions_integrate_back_to_the_states(sim_dataset, tmp_path):
     data = EpisodeDataset(sim_dataset)
     ep = data[0]
@@ -25,6 +26,7 @@ def test_round_trip_and_actions_integrate_back_to_the_states(sim_dataset, tmp_pa
     assert set(np.unique(ep.actions[:, 6])) <= {-1.0, 1.0}  # gripper commands
 
 
+@pytest.mark.slow  # sim_dataset: two robosuite episodes
 def test_bad_files_are_named(sim_dataset, tmp_path):
     bad = tmp_path / "episode_000000.npz"
     bad.write_bytes(b"not a zip")
@@ -38,6 +40,7 @@ def test_bad_files_are_named(sim_dataset, tmp_path):
         write_episode(tmp_path / "x.npz", ep)
 
 
+@pytest.mark.slow  # sim_dataset: two robosuite episodes
 def test_clips_pad_the_end_with_a_hold_and_match_the_model_layout(sim_dataset):
     cfg = get_preset("tiny")
     clips = EpisodeClips(sim_dataset, cfg)
@@ -52,6 +55,7 @@ def test_clips_pad_the_end_with_a_hold_and_match_the_model_layout(sim_dataset):
         EpisodeClips(sim_dataset, get_preset("tiny", view_names=("a", "b", "c")))
 
 
+@pytest.mark.slow  # sim_dataset: two robosuite episodes
 def test_stats_are_quantiles_with_symmetric_actions(sim_dataset):
     stats = compute_stats(sim_dataset)
     acts, sts = dataset_arrays(sim_dataset)

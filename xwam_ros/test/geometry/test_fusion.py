@@ -82,3 +82,22 @@ def test_inverse_depth_round_trip_and_ends():
     assert metric_to_inverse_depth(np.array([np.nan, -1.0]), 0.2, 3.0).tolist() == [-1.0, -1.0]
     with pytest.raises(ValueError, match="near"):
         metric_to_inverse_depth(d, 3.0, 0.2)
+
+
+@pytest.mark.parametrize("stride", [2, 3])
+def test_cloud_stride_keeps_every_kept_pixel_where_the_full_cloud_puts_it(stride):
+    """``stride`` keeps pixels (0, s, 2s, ...) of the full image, so each kept point must be the full-resolution
+    cloud's point for that pixel: a principal point off by half a subsampled pixel moves every point sideways
+    (about 1 cm at 1 m for this camera) and fails here."""
+    K = intrinsics_from_fovy(60, H, W)
+    T = look_at([0.6, -0.4, 0.9], [0.05, 0.0, 0.0])
+    depth = render_plane_depth(K, T, 0.02)
+    rgb = np.random.default_rng(0).integers(0, 255, (H, W, 3), dtype=np.uint8)
+    full, full_rgb = fuse_views([depth], [rgb], [K], [T], min_depth=0.01, max_depth=5)
+    sub, sub_rgb = fuse_views([depth], [rgb], [K], [T], min_depth=0.01, max_depth=5, stride=stride)
+    keep = np.zeros((H, W), bool)
+    keep[::stride, ::stride] = True
+    idx = keep[np.isfinite(depth)]  # the full cloud holds the finite pixels in row-major order
+    assert len(sub) == idx.sum() > 0
+    assert np.array_equal(sub_rgb, full_rgb[idx])
+    assert np.max(np.abs(sub - full[idx])) < 1e-5  # float32 rounding only (points ~1 m away)

@@ -17,7 +17,7 @@ def closed_form_call_flop(cfg) -> float:
     return (N * block + per_token_time) / 1e12
 
 
-@pytest.mark.parametrize("preset", ["tiny", "mid"])
+@pytest.mark.parametrize("preset", ["tiny", pytest.param("mid", marks=pytest.mark.slow)])  # mid: ~6 s
 def test_meta_count_matches_a_real_instance_and_the_closed_form(preset):
     fp = measure(preset)
     cfg = get_preset(preset)

@@ -27,6 +27,7 @@ def test_seeded_and_deterministic(policy):
     assert np.array_equal(a.states[0], obs.state)  # state 0 is the given condition
 
 
+@pytest.mark.slow  # two full 50-call imaginations
 def test_continue_equals_imagine_and_leaves_the_result_reusable(policy):
     obs = _obs(policy.config)
     res = policy.predict_action_chunk(obs, seed=1)

@@ -6,6 +6,7 @@ import os
 from collections import Counter
 
 import cv2
+import numpy as np
 import pytest
 
 from xwam_ros.data.bag_reader import bag_topics, iter_messages
@@ -26,6 +27,12 @@ def test_default_demo_runs_an_episode_of_the_simulated_robot(tmp_path):
     topics = bag_topics(s["bag"])
     n = Counter(t for t, _, _ in iter_messages(s["bag"], list(topics)))
     assert n["/xwam_policy/imagined/future"] >= 1 and n["/arm_controller/joint_trajectory"] >= 1
+    # the arm reaches for the cube: Lift places it within +-5 cm of the table centre (0, 0), top at ~0.82-0.85 m;
+    # the grip site starts ~20 cm above it and only a policy that goes for the cube comes down onto it
+    xyz = np.array([m.position[:3] for _, _, m in iter_messages(s["bag"], ["/joint_states"])])
+    assert xyz[0, 2] > 0.95, xyz[0]
+    near = (np.linalg.norm(xyz[:, :2], axis=1) < 0.08) & (xyz[:, 2] < 0.87)
+    assert near.any(), (xyz[::20].round(3).tolist(), s["episodes"])
     img = cv2.imread(s["png"])
     assert img is not None and img.shape[0] > 100 and img.std() > 1.0
 

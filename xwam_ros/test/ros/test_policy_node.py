@@ -20,6 +20,11 @@ from xwam_ros.ros.policy_node import PolicyNode
 from xwam_ros.sim.procedural import default_boxes
 
 
+# a node with a warmed-up model per test, over DDS: 1-4 s each (60 s for the module on an idle 2-core CPU), so none
+# is in the fast tier
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def policy():
     cfg = get_preset("tiny", view_names=("agentview", "sideview", "eye_in_hand"), action_steps=4, video_steps=8,
@@ -123,7 +128,6 @@ def test_observed_cloud_lies_on_the_known_scene(harness):
     assert np.all((pts[red] >= cube.lo - 0.01) & (pts[red] <= cube.hi + 0.01))
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("harness", [{"imagine": True}], indirect=True)
 def test_imagination_publishes_one_future_stamped_cloud_per_step(harness):
     h = harness
@@ -314,7 +318,6 @@ def test_image_qos_is_a_parameter(policy, qos, expected):
 
 
 # --- imagination: its own thread, only when wanted ----------------------------------------------------------------------
-@pytest.mark.slow
 def test_imagination_runs_only_for_a_subscriber_and_never_holds_the_action_path(policy):
     h = Harness(slowed(policy, imagine=8.0), imagined=False, imagine=True)
     try:

@@ -23,6 +23,11 @@ from xwam_ros.sim.procedural import default_boxes, default_cameras, fk
 VIEWS = ("agentview", "sideview", "eye_in_hand")
 
 
+# a node with a warmed-up model per test, over DDS: 1-4 s each (60 s for the module on an idle 2-core CPU), so none
+# is in the fast tier
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def policy():
     cfg = get_preset("tiny", view_names=VIEWS, action_steps=4, video_steps=8, action_dt=0.05)

@@ -28,6 +28,7 @@ def test_axes_round_trip():
     assert np.allclose(Rotation.from_rotvec(t[3:6]).as_quat(), s[[4, 5, 6, 3]], atol=1e-6)
 
 
+@pytest.mark.slow  # the robosuite robot over DDS
 def test_sim_robot_publishes_the_cell_and_executes_trajectories(ros_context):
     params = [Parameter("episodes", value=1), Parameter("max_episode_steps", value=70),
               Parameter("camera_every", value=2), Parameter("wait_for_policy", value=False)]

@@ -23,6 +23,7 @@ def ik(env):
     return panda_ik_for(env)
 
 
+@pytest.mark.slow  # a robosuite environment
 def test_urdf_fk_matches_the_simulators_grip_site(env, ik):
     import mujoco
     env.reset(seed=1)
@@ -45,6 +46,7 @@ def test_urdf_fk_matches_the_simulators_grip_site(env, ik):
     env.reset(seed=1)  # the qpos writes above are not a state any later test should start from
 
 
+@pytest.mark.slow  # a robosuite environment
 def test_joint_targets_are_tracked_and_state_agrees_with_fk(env, ik):
     f = env.reset(seed=2)
     np.testing.assert_allclose(ik.fk(env.joint_positions()), f.state[:7], atol=1e-5)  # /ee_pose == FK(/joint_states)
@@ -60,6 +62,7 @@ def test_joint_targets_are_tracked_and_state_agrees_with_fk(env, ik):
         env.step(np.zeros(7))
 
 
+@pytest.mark.slow  # a robosuite environment
 def test_ik_chunk_moves_the_grip_site_where_asked(env, ik):
     f = env.reset(seed=3)
     poses = np.repeat(np.append(f.state[:7], -1.0)[None], 20, axis=0)

@@ -14,6 +14,7 @@ def env():
     e.close()
 
 
+@pytest.mark.slow  # a robosuite environment
 def test_reset_is_seeded_and_views_are_calibrated(env):
     a, b, c = env.reset(seed=3), env.reset(seed=3), env.reset(seed=4)
     assert np.array_equal(a.rgb["agentview"], b.rgb["agentview"])
@@ -30,6 +31,7 @@ def test_reset_is_seeded_and_views_are_calibrated(env):
     assert 0.03 < a.depth["eye_in_hand"][64, 64] < 0.5
 
 
+@pytest.mark.slow  # a robosuite environment
 def test_cartesian_targets_move_the_grip_site(env):
     f = env.reset(seed=1)
     target = env.hold_target()
@@ -41,6 +43,7 @@ def test_cartesian_targets_move_the_grip_site(env):
         env.step(np.full(7, np.nan))
 
 
+@pytest.mark.slow  # a robosuite environment
 def test_expert_lifts_the_cube(env):
     f = env.reset(seed=5)
     expert = LiftExpert(seed=5)
@@ -56,6 +59,7 @@ def test_config_errors_name_the_field():
         SimConfig(render="fancy").validate()
 
 
+@pytest.mark.slow  # a robosuite environment
 def test_stack_expert_stacks():
     from xwam_ros.sim.expert import make_expert
     env = SimEnv(SimConfig(task="Stack", horizon=250), seed=2)

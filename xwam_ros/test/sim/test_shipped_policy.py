@@ -29,6 +29,7 @@ def test_shipped_checkpoint_is_complete_and_documented():
     assert policy.config.gripper_action == "absolute"
 
 
+@pytest.mark.slow  # six closed-loop episodes
 def test_shipped_policy_succeeds_where_an_untrained_one_fails(env):
     cl = ClosedLoopConfig(episodes=len(SEEDS))
     shipped = XWAMPolicy.from_pretrained(resolve_checkpoint("builtin:lift_tiny"))

@@ -1,11 +1,13 @@
 """The trainer on a real episode dataset (simulator demonstrations): held-out episodes, stats from the data."""
 import numpy as np
+import pytest
 
 from xwam_ros.model.policy import XWAMPolicy
 from xwam_ros.train.config import TrainConfig
 from xwam_ros.train.trainer import make_clips, train
 
 
+@pytest.mark.slow  # sim_dataset + training
 def test_training_on_sim_demos_lowers_the_loss_and_keeps_validation_episodes_out(sim_dataset, tmp_path):
     cfg = TrainConfig(data=str(sim_dataset), val_episodes=1, val_clips=2, val_every=30, batch_size=4, steps=30,
                       warmup=2, lr=3e-3, text_dropout=0.0, log_every=10, ckpt_every=30,

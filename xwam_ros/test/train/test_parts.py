@@ -30,6 +30,7 @@ def test_lr_warms_up_linearly_then_decays_by_cosine_to_zero():
     assert opt.param_groups[0]["weight_decay"] == 0.01
 
 
+@pytest.mark.slow  # trains, then a full imagination twice (~5 s)
 def test_validation_logs_policy_path_and_imagination_metrics(tmp_path):
     cfg = TrainConfig(num_clips=2, batch_size=2, steps=2, warmup=1, log_every=1, ckpt_every=2, val_every=2,
                       val_clips=1, val_imagine=True, out_dir=str(tmp_path)).validate()
@@ -43,23 +44,46 @@ def test_validation_logs_policy_path_and_imagination_metrics(tmp_path):
 
     policy = XWAMPolicy.from_pretrained(tmp_path / "last")
     clip = ProceduralClips(policy.config, 3, seed=cfg.seed)[2]
-    acts = policy.predict_action_chunk(Observation(clip.rgb[:, 0], clip.states[0], clip.instruction), seed=0).actions
+    res = policy.predict_action_chunk(Observation(clip.rgb[:, 0], clip.states[0], clip.instruction), seed=0)
+    acts = res.actions
     valid = clip.action_mask > 0
     norm = policy.normalizer.normalize_actions
     assert v["val/action_mae"] == pytest.approx(np.abs(norm(acts) - norm(clip.actions))[:, valid].mean(), rel=1e-6)
     assert v["val/action_mae_phys"] == pytest.approx(np.abs(acts - clip.actions)[:, valid].mean(), rel=1e-6)
-    assert 0 < v["val/psnr"] < 60 and 0 < v["val/depth_abs_rel"] < 10  # imagination metrics: computed and finite
+    # imagination metrics: the continued imagination of that chunk against the clip's future frames (frame 0, the
+    # given observation, is not scored)
+    from xwam_ros.eval.metrics import depth_metrics, psnr
+    imag = policy.continue_imagination(res)
+    assert v["val/psnr"] == pytest.approx(psnr(imag.rgb[:, 1:], clip.rgb[:, 1:]), rel=1e-5)
+    assert v["val/psnr"] != pytest.approx(psnr(imag.rgb, clip.rgb), rel=1e-3)
+    want = depth_metrics(imag.depth[:, 1:], clip.depth[:, 1:])["abs_rel"]
+    assert v["val/depth_abs_rel"] == pytest.approx(want, rel=1e-5)
 
 
+def _reconstruction_mse(vae, x) -> float:
+    with torch.no_grad():
+        return torch.nn.functional.mse_loss(vae.decode(vae.encode(x).latent_dist.mode()).sample, x).item()
+
+
+# Bound of the VAE check, from a measured spread (scratch script: this test's training with seeds 0, 1, 2, one and two
+# torch threads, AMD EPYC): reconstruction MSE of the clip's first frame (every view, deterministic encode/decode)
+# after / before 12 steps at lr 3e-3: 0.65, 0.34, 0.73 (two threads: 0.648, 0.341, 0.729). The logged per-step MSE
+# is no measure: each step sees another random view and frame (seed 2's third step logs more than its first), and
+# after 3 or 6 steps the ratio was 0.80-1.07 depending on the seed. Not learning gives 1.0.
+MAX_VAE_MSE_RATIO = 0.85
+
+
+@pytest.mark.slow  # 12 VAE training steps (~6 s)
 def test_recipe_vae_learns_to_reconstruct_and_the_trainer_uses_it(tmp_path):
+    from xwam_ros.train.recipe import clip_videos
     cfg = get_preset("tiny")
     clips = ProceduralClips(cfg, 1)
-    logs = []
-    vae_dir = train_vae(cfg, [clips[0]], steps=3, seed=0, out=tmp_path / "vae", lr=3e-3, frames=1,
-                        log=logs.append)
-    mses = [float(s.rsplit(" ", 1)[1]) for s in logs]
-    assert mses[-1] < mses[0]
+    vae_dir = train_vae(cfg, [clips[0]], steps=12, seed=0, out=tmp_path / "vae", lr=3e-3, frames=1,
+                        log=lambda *_: None)
+    x = clip_videos(cfg, clips[0])[:, :, :1]
+    before = _reconstruction_mse(LatentCodec.tiny(cfg, seed=0).vae.eval(), x)  # train_vae's initial weights
     codec = LatentCodec.from_pretrained(vae_dir)
+    assert _reconstruction_mse(codec.vae.eval(), x) < MAX_VAE_MSE_RATIO * before
     assert not torch.allclose(codec.std, torch.ones_like(codec.std))  # measured latent statistics were stored
     run = TrainConfig(num_clips=1, batch_size=1, steps=1, warmup=0, vae=str(vae_dir), out_dir=str(tmp_path / "run"))
     res = train(run.validate(), log=lambda *_: None)

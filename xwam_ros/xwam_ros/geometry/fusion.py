@@ -18,10 +18,9 @@ def view_points(depth: np.ndarray, rgb: np.ndarray, K: np.ndarray, T_base_cam: n
     if rgb.shape[:2] != depth.shape:
         raise ValueError(f"rgb {rgb.shape[:2]} and depth {depth.shape} sizes differ")
     K = np.array(K, np.float64)
-    if stride != 1:
-        K[:2] /= stride
-        K[0, 2] = (K[0, 2] * stride - (stride - 1) / 2.0) / stride  # pixel centres of the subsampled grid
-        K[1, 2] = (K[1, 2] * stride - (stride - 1) / 2.0) / stride
+    # pixel j of the subsampled grid *is* pixel stride*j of the full one (slicing, not pooling), so fx, fy, cx and cy
+    # all scale by 1/stride; the half-pixel shift of scale_intrinsics belongs to resizing (area averaging) only
+    K[:2] /= stride
     valid = (np.isfinite(depth) & (depth >= min_depth) & (depth <= max_depth)).reshape(-1)
     pts = unproject(depth, K)[valid]
     return transform_points(T_base_cam, pts).astype(np.float32), rgb.reshape(-1, 3)[valid].astype(np.uint8)

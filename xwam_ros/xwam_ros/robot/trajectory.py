@@ -138,8 +138,9 @@ class TrajectoryFollower:
         times = start + tfs
         if times[-1] < now_s:
             return "trajectory ends in the past"
-        self._times = np.concatenate([[now_s], times])
-        self._points = np.vstack([self.q, positions])
+        ahead = times > now_s  # points already due are skipped: interpolation starts from here, now, to the next one
+        self._times = np.concatenate([[now_s], times[ahead]])
+        self._points = np.vstack([self.q, np.asarray(positions)[ahead]])
         self.received += 1
         return None
 
