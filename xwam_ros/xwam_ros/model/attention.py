@@ -85,7 +85,7 @@ class SelfAttention(_Projections):
 
     def project(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
         """Post-RoPE q, k and v, each [B, L, H, d] (in the weight dtype)."""
-        if not torch.is_grad_enabled():
+        if not torch.is_grad_enabled() and not torch.compiler.is_compiling():  # (inductor fuses on its own)
             return self._project_fused(x, cos, sin)
         q = self._heads(self.norm_q(linear(self.q, x)))
         k = self._heads(self.norm_k(linear(self.k, x)))

@@ -118,6 +118,16 @@ class XWAMPolicy:
         self.codec.save_pretrained(path / "vae")
         self.text_encoder.save_pretrained(path / "text")
 
+    def to(self, device) -> "XWAMPolicy":
+        """Move the transformer, the VAE and the text encoder (all three run in a query) to ``device``."""
+        self.device = torch.device(device)
+        self.transformer.to(self.device)
+        for name in ("codec", "text_encoder"):
+            mod = getattr(self, name)
+            if hasattr(mod, "to"):
+                setattr(self, name, mod.to(self.device))
+        return self
+
     def reset(self) -> None:
         """No recurrent state across queries (X-WAM has no history); kept for API symmetry with other policies."""
 
@@ -133,7 +143,7 @@ class XWAMPolicy:
     def _encode_frame0(self, rgb: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(rgb).to(self.device).float().div(127.5).sub(1.0)  # [V,H,W,3] -> [-1, 1]
         x = x.permute(0, 3, 1, 2)[None, :, :, None]  # [1, V, 3, 1, H, W]
-        return self.codec.encode(x).to(self.dtype)  # [1, C, 1, V, h, w]
+        return self.codec.encode(x).to(self.device, self.dtype)  # [1, C, 1, V, h, w]
 
     def _text_params(self):
         """The parameters a TextCache depends on: the text MLP and every block's cross-attention k, v, norm_k."""
@@ -206,6 +216,16 @@ class XWAMPolicy:
 
         ``depth_every_call`` runs the depth branch on every call -- only to time the paper's synchronous baseline
         (its outputs are discarded; actions are identical either way)."""
+        res = self.denoise_actions(obs, seed, depth_every_call)
+        acts = self.normalizer.denormalize_actions(res.actions[0].float().cpu().numpy())
+        sts = self.normalizer.denormalize_states(res.states[0].float().cpu().numpy())
+        sts[0] = obs.state
+        return dataclasses.replace(res, actions=acts, states=sts)
+
+    @torch.inference_mode()
+    def denoise_actions(self, obs: Observation, seed: int = 0, depth_every_call: bool = False) -> PolicyResult:
+        """``predict_action_chunk`` before leaving the device: actions [1, Ta, A] and states [1, Tp, S] are the
+        normalised tensors on the policy's device (so the whole query can run, e.g., on the meta device)."""
         c = self.config
         self._check_obs(obs)
         t0 = time.perf_counter()
@@ -228,11 +248,8 @@ class XWAMPolicy:
         for i in range(c.action_steps):
             self._call(st, r, i, run_depth=depth_every_call)
         t3 = time.perf_counter()
-        acts = self.normalizer.denormalize_actions(st.actions[0].float().cpu().numpy())
-        sts = self.normalizer.denormalize_states(st.states[0].float().cpu().numpy())
-        sts[0] = obs.state
         timings = {"encode": t1 - t0, "text": t2 - t1, "denoise": t3 - t2, "total": t3 - t0}
-        return PolicyResult(acts, sts, t3 - t0, timings, c.action_steps, resume=r)
+        return PolicyResult(st.actions, st.states, t3 - t0, timings, c.action_steps, resume=r)
 
     @torch.inference_mode()
     def continue_imagination(self, result: PolicyResult) -> Imagination:

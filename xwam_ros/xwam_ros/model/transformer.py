@@ -39,9 +39,13 @@ def run_mlp(seq: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
 
 
 def linear32(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    """A Linear evaluated in float32 (time embedding and heads are float32 in the original)."""
+    """A Linear evaluated in float32 (time embedding and heads are float32 in the original, which runs them under a
+    float32 autocast): also under a bf16 autocast."""
     bias = None if layer.bias is None else layer.bias.float()
-    return F.linear(x.float(), layer.weight.float(), bias)
+    if x.device.type not in ("cpu", "cuda") or not torch.is_autocast_enabled(x.device.type):  # (meta: no autocast)
+        return F.linear(x.float(), layer.weight.float(), bias)
+    with torch.autocast(x.device.type, enabled=False):
+        return F.linear(x.float(), layer.weight.float(), bias)
 
 
 def layer_norm(x: torch.Tensor, eps: float) -> torch.Tensor:
@@ -129,6 +133,9 @@ class Head(nn.Module):
         shift, scale1 = modulation_per_token(self.modulation, e if isinstance(e, TokenTimes) else e.unsqueeze(2),
                                              (1,)).unbind(dim=2)
         return linear32(self.head, torch.addcmul(shift, layer_norm(x, self.eps), scale1))
+
+
+_COMPILED: dict = {}  # id(transformer) -> (transformer, its compiled ``run``), for ``compile: true``
 
 
 @dataclass
@@ -236,7 +243,12 @@ class XWAMTransformer(nn.Module):
 
     def token_times(self, t: torch.Tensor) -> TokenTimes:
         """``time_modulation`` computed once per distinct timestep (the same rows, without L-fold repetition)."""
-        values, index = torch.unique(t, return_inverse=True)
+        if t.device.type == "meta" or torch.compiler.is_compiling():
+            # unique() has a data-dependent size: no data on meta, a graph break under torch.compile; one row per
+            # token gives the same values
+            values, index = t.flatten(), torch.arange(t.numel(), device=t.device).view(t.shape)
+        else:
+            values, index = torch.unique(t, return_inverse=True)
         e, e0 = self.time_modulation(values)
         return TokenTimes(e, e0, index)
 
@@ -253,8 +265,18 @@ class XWAMTransformer(nn.Module):
             return checkpoint(blk, *args, use_reentrant=False, **kw)
         return blk(*args, **kw)
 
-    def forward(self, video_latents, video_timesteps, text_embeds, actions, action_timesteps, states,
-                state_timesteps, run_depth: bool = False, text_cache: TextCache | None = None) -> XWAMOutput:
+    def forward(self, *args, **kwargs) -> XWAMOutput:
+        """One network call (see ``run``); through torch.compile when the config says ``compile: true``. The compiled
+        function is kept outside the module's attributes so state dicts and module structure stay as without."""
+        if not self.cfg.compile:
+            return self.run(*args, **kwargs)
+        compiled = _COMPILED.get(id(self))
+        if compiled is None or compiled[0] is not self:
+            compiled = _COMPILED[id(self)] = (self, torch.compile(self.run))
+        return compiled[1](*args, **kwargs)
+
+    def run(self, video_latents, video_timesteps, text_embeds, actions, action_timesteps, states,
+            state_timesteps, run_depth: bool = False, text_cache: TextCache | None = None) -> XWAMOutput:
         """One network call on the joint (video, action, state) sequence.
 
         Args:
