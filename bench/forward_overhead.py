@@ -84,7 +84,7 @@ def inputs(cfg, seed=0):
 
 def measure(name: str, reps: int, compile_: bool) -> dict:
     preset, over = CONFIGS[name]
-    cfg = get_preset(preset, **over, **({"extras": {"compile": True}} if compile_ else {}))
+    cfg = get_preset(preset, **over, compile=compile_)
     torch.manual_seed(0)
     net = XWAMTransformer(cfg).eval()
     v, tv, txt, a, ta, s, ts = inputs(cfg)

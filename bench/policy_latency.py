@@ -4,10 +4,15 @@ policy path: 10 index-aligned calls, no depth, video left unfinished (what the n
 synchronous: 50 calls with the depth branch on every call, actions finish with the video (Table 4's baseline).
 ideal ratio = (50 / 10) * (1 + depth cost), depth cost = extra time of a call with depth vs without.
 
-    .venv/bin/python bench/policy_latency.py [--presets tiny mid] [--reps 3]
+    BENCH_THREADS=2 .venv/bin/python bench/policy_latency.py [--presets tiny mid] [--reps 3]
+
+The machine is shared: the load average (`uptime`) before and after is written with the results; with other jobs
+running, 2 OpenMP threads on 2 cores spin against them and times swing by 10x -- compare runs at BENCH_THREADS=1.
 """
 import argparse
+import os
 import resource
+import subprocess
 import statistics
 import sys
 import time
@@ -73,9 +78,14 @@ def main():
     ap.add_argument("--presets", nargs="+", default=["tiny", "mid"])
     ap.add_argument("--reps", type=int, default=3)
     a = ap.parse_args()
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+    up = lambda: subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()  # noqa: E731
+    before = up()
     rows = [bench(p, a.reps) for p in a.presets]
     print(table(rows, list(rows[0])))
-    print(f"wrote {write('policy_latency', rows, {'note': 'peak_rss_mb is the process peak so far (cumulative)'})}")
+    extra = {"note": "peak_rss_mb is the process peak so far (cumulative)", "uptime_before": before,
+             "uptime_after": up(), "target_of_ideal_pct": 90}
+    print(f"wrote {write('policy_latency', rows, extra)}")
 
 
 if __name__ == "__main__":
