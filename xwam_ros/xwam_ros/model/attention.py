@@ -1,6 +1,9 @@
 """Wan attention layers with the original parameter names (q, k, v, o, norm_q, norm_k).
 
-Attention itself is torch's fused scaled_dot_product_attention. Self-attention can return its post-RoPE K/V so the
+Attention itself is torch's fused scaled_dot_product_attention. Without autograd (inference), self-attention runs q, k
+and v as one fused projection and normalises/rotates q and k together: the fused weights are built from the official
+q/k/v parameters on first use and rebuilt when any of them changes (so state dicts keep the official keys and strict
+loading still works); with autograd on, the three separate projections run as in the original. Self-attention can return its post-RoPE K/V so the
 depth branch can attend to the main branch, and accept extra K/V to concatenate after its own (the depth branch's
 "[own K/V ; main K/V]"). Cross-attention K/V depend only on the text, so they can be computed once per instruction.
 """
@@ -22,9 +25,31 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        xf = x.float()
-        y = xf * torch.rsqrt(xf.pow(2).mean(dim=-1, keepdim=True) + self.eps)
-        return y.to(x.dtype) * self.weight
+        return rms_norm(x, self.weight, self.eps)
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """RMSNorm over the last dim with float32 statistics (the math of RMSNorm.forward, for a fused q/k view)."""
+    xf = x.float()
+    return (xf * torch.rsqrt(xf.pow(2).mean(dim=-1, keepdim=True) + eps)).to(x.dtype) * weight
+
+
+class FusedWeights:
+    """Concatenations of parameters, cached until any source parameter is replaced (``.to()``, new storage) or
+    changed in place (``load_state_dict``, an optimizer step: the version counter moves). Only used without autograd
+    -- the cached tensor is not part of any graph. Costs one extra copy of the fused weights in memory."""
+
+    def __init__(self):
+        self._key, self._value, self._sources = None, None, None
+
+    def get(self, tensors, dim: int = 0) -> torch.Tensor:
+        key = tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in tensors)
+        if key != self._key:
+            with torch.no_grad():
+                self._value = torch.cat([t.detach() for t in tensors], dim=dim)
+            # holding the sources keeps their memory from being reused by a new tensor at the same address
+            self._key, self._sources = key, [t.detach() for t in tensors]
+        return self._value
 
 
 def linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
@@ -54,12 +79,29 @@ class _Projections(nn.Module):
 
 class SelfAttention(_Projections):
 
+    def __init__(self, dim: int, num_heads: int, eps: float):
+        super().__init__(dim, num_heads, eps)
+        self._fused = (FusedWeights(), FusedWeights(), FusedWeights())  # plain attributes: not in the state dict
+
     def project(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
         """Post-RoPE q, k and v, each [B, L, H, d] (in the weight dtype)."""
+        if not torch.is_grad_enabled() and not torch.compiler.is_compiling():  # (inductor fuses on its own)
+            return self._project_fused(x, cos, sin)
         q = self._heads(self.norm_q(linear(self.q, x)))
         k = self._heads(self.norm_k(linear(self.k, x)))
         v = self._heads(linear(self.v, x))
         return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
+
+    def _project_fused(self, x, cos, sin):
+        """``project`` as one [3D, D] matmul, one RMSNorm over the q/k pair and one RoPE over both (same math)."""
+        fw, fb, fn = self._fused
+        w = fw.get([self.q.weight, self.k.weight, self.v.weight])
+        b = fb.get([self.q.bias, self.k.bias, self.v.bias])
+        qkv = F.linear(x.to(w.dtype), w, b).unflatten(-1, (3, -1))  # [B, L, 3, D]
+        norm_w = fn.get([self.norm_q.weight[None], self.norm_k.weight[None]])  # [2, D]
+        qk = rms_norm(qkv[:, :, :2], norm_w, self.norm_q.eps).unflatten(-1, (self.num_heads, -1))  # [B, L, 2, H, d]
+        qk = apply_rope(qk, cos[:, None], sin[:, None])
+        return qk[:, :, 0], qk[:, :, 1], qkv[:, :, 2].unflatten(-1, (self.num_heads, -1))
 
     def forward(self, x, cos, sin, extra_kv=None, return_kv: bool = False):
         q, k, v = self.project(x, cos, sin)

@@ -49,6 +49,7 @@ class XWAMConfig:
     video_steps: int = 50  # network calls until the video is final
     shift: float = 5.0
     cfg_scale: float = 1.0  # 1 = conditional only (the paper's setting)
+    compile: bool = False  # run the transformer's forward through torch.compile (inductor; opt-in, slow first call)
     action_dt: float = 0.05  # seconds between consecutive actions (RoboCasa: 20 Hz)
     action_space: str = "ee_delta"  # "ee_delta" | "joint"
     gripper_action: str = "delta"  # the gripper dim of EE actions: a change ("delta", X-WAM) or a command ("absolute")

@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import json
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,6 +77,7 @@ class XWAMPolicy:
             raise ValueError(f"normalizer dims ({normalizer.action_dim}, {normalizer.state_dim}) do not match the "
                              f"config (action_dim {config.action_dim}, state_dim {config.state_dim})")
         self.schedule = AsyncSchedule(config.video_steps, config.action_steps, config.shift)
+        self._text_caches: OrderedDict = OrderedDict()  # instruction -> (weights key, kept sources, TextCache)
 
     # --- construction ----------------------------------------------------------------------------------------------
     @classmethod
@@ -116,6 +118,16 @@ class XWAMPolicy:
         self.codec.save_pretrained(path / "vae")
         self.text_encoder.save_pretrained(path / "text")
 
+    def to(self, device) -> "XWAMPolicy":
+        """Move the transformer, the VAE and the text encoder (all three run in a query) to ``device``."""
+        self.device = torch.device(device)
+        self.transformer.to(self.device)
+        for name in ("codec", "text_encoder"):
+            mod = getattr(self, name)
+            if hasattr(mod, "to"):
+                setattr(self, name, mod.to(self.device))
+        return self
+
     def reset(self) -> None:
         """No recurrent state across queries (X-WAM has no history); kept for API symmetry with other policies."""
 
@@ -131,11 +143,32 @@ class XWAMPolicy:
     def _encode_frame0(self, rgb: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(rgb).to(self.device).float().div(127.5).sub(1.0)  # [V,H,W,3] -> [-1, 1]
         x = x.permute(0, 3, 1, 2)[None, :, :, None]  # [1, V, 3, 1, H, W]
-        return self.codec.encode(x).to(self.dtype)  # [1, C, 1, V, h, w]
+        return self.codec.encode(x).to(self.device, self.dtype)  # [1, C, 1, V, h, w]
+
+    def _text_params(self):
+        """The parameters a TextCache depends on: the text MLP and every block's cross-attention k, v, norm_k."""
+        net = self.transformer
+        blocks = list(net.blocks) + list(net.extra_blocks[0])
+        mods = [net.text_embedding] + [m for b in blocks for m in (b.cross_attn.k, b.cross_attn.v, b.cross_attn.norm_k)]
+        return [p for m in mods for p in m.parameters()]
 
     def _text(self, instruction: str):
+        """The instruction's cross-attention K/V for every block, computed once per instruction and reused until a
+        weight it depends on changes (training between validations, ``load_state_dict``, ``.to()``)."""
+        params = self._text_params()
+        key = (id(self.transformer), tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params))
+        hit = self._text_caches.get(instruction)
+        if hit is not None and hit[0] == key:
+            self._text_caches.move_to_end(instruction)
+            return hit[2]
         emb = self.text_encoder.encode([instruction]).to(self.device, self.dtype)
-        return self.transformer.prepare_text(emb)
+        cache = self.transformer.prepare_text(emb)
+        # the kept detached sources stop a new tensor from reusing their memory address (which the key relies on)
+        self._text_caches[instruction] = (key, [p.detach() for p in params], cache)
+        self._text_caches.move_to_end(instruction)
+        while len(self._text_caches) > 8:
+            self._text_caches.popitem(last=False)
+        return cache
 
     def _net(self, st: DenoiseState, r: _Resume, t_video: int, t_action: int, run_depth: bool):
         """One network call at integer timesteps (the official convention: the scheduler's int64 timesteps);
@@ -164,9 +197,14 @@ class XWAMPolicy:
         st.video = st.video_sched.step(out.video.float(), st.video_sched.timesteps[i], st.video.float()).prev_sample
         st.video = st.video.to(self.dtype)
         if i < self.config.action_steps:
+            # actions and states share one schedule and UniPC is elementwise: one solver step for both (each step
+            # of diffusers' UniPC costs about a millisecond of Python, as much as a tiny-preset network call)
             a_t = st.action_sched.timesteps[i]
-            st.actions = st.action_sched.step(out.actions.float(), a_t, st.actions.float()).prev_sample.to(self.dtype)
-            st.states = st.state_sched.step(out.states.float(), a_t, st.states.float()).prev_sample.to(self.dtype)
+            na = st.actions[0].numel()
+            joint = lambda a, s: torch.cat([a.float().flatten(1), s.float().flatten(1)], dim=1)  # noqa: E731
+            nxt = st.action_sched.step(joint(out.actions, out.states), a_t, joint(st.actions, st.states)).prev_sample
+            st.actions = nxt[:, :na].reshape(st.actions.shape).to(self.dtype)
+            st.states = nxt[:, na:].reshape(st.states.shape).to(self.dtype)
             st.states[:, 0] = r.state0
         st.calls_done = i + 1
         return out
@@ -178,6 +216,16 @@ class XWAMPolicy:
 
         ``depth_every_call`` runs the depth branch on every call -- only to time the paper's synchronous baseline
         (its outputs are discarded; actions are identical either way)."""
+        res = self.denoise_actions(obs, seed, depth_every_call)
+        acts = self.normalizer.denormalize_actions(res.actions[0].float().cpu().numpy())
+        sts = self.normalizer.denormalize_states(res.states[0].float().cpu().numpy())
+        sts[0] = obs.state
+        return dataclasses.replace(res, actions=acts, states=sts)
+
+    @torch.inference_mode()
+    def denoise_actions(self, obs: Observation, seed: int = 0, depth_every_call: bool = False) -> PolicyResult:
+        """``predict_action_chunk`` before leaving the device: actions [1, Ta, A] and states [1, Tp, S] are the
+        normalised tensors on the policy's device (so the whole query can run, e.g., on the meta device)."""
         c = self.config
         self._check_obs(obs)
         t0 = time.perf_counter()
@@ -193,17 +241,15 @@ class XWAMPolicy:
         states = torch.randn((1, c.num_states, c.state_dim), generator=g).to(self.device, self.dtype)
         state0 = torch.from_numpy(self.normalizer.normalize_states(obs.state)).to(self.device, self.dtype)
         states[:, 0] = state0
-        st = DenoiseState(video, actions, states, make_scheduler(c.video_steps, c.shift),
-                          make_scheduler(c.action_steps, c.shift), make_scheduler(c.action_steps, c.shift))
+        video_sched, action_sched = make_scheduler(c.video_steps, c.shift), make_scheduler(c.action_steps, c.shift)
+        # state_sched stays None: states step jointly with the actions on action_sched (see _call)
+        st = DenoiseState(video, actions, states, video_sched, action_sched, None)
         r = _Resume(st, cond, text_cache, uncond, int(seed), state0)
         for i in range(c.action_steps):
             self._call(st, r, i, run_depth=depth_every_call)
         t3 = time.perf_counter()
-        acts = self.normalizer.denormalize_actions(st.actions[0].float().cpu().numpy())
-        sts = self.normalizer.denormalize_states(st.states[0].float().cpu().numpy())
-        sts[0] = obs.state
         timings = {"encode": t1 - t0, "text": t2 - t1, "denoise": t3 - t2, "total": t3 - t0}
-        return PolicyResult(acts, sts, t3 - t0, timings, c.action_steps, resume=r)
+        return PolicyResult(st.actions, st.states, t3 - t0, timings, c.action_steps, resume=r)
 
     @torch.inference_mode()
     def continue_imagination(self, result: PolicyResult) -> Imagination:

@@ -39,14 +39,47 @@ def run_mlp(seq: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
 
 
 def linear32(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    """A Linear evaluated in float32 (time embedding and heads are float32 in the original)."""
+    """A Linear evaluated in float32 (time embedding and heads are float32 in the original, which runs them under a
+    float32 autocast): also under a bf16 autocast."""
     bias = None if layer.bias is None else layer.bias.float()
-    return F.linear(x.float(), layer.weight.float(), bias)
+    if x.device.type not in ("cpu", "cuda") or not torch.is_autocast_enabled(x.device.type):  # (meta: no autocast)
+        return F.linear(x.float(), layer.weight.float(), bias)
+    with torch.autocast(x.device.type, enabled=False):
+        return F.linear(x.float(), layer.weight.float(), bias)
 
 
 def layer_norm(x: torch.Tensor, eps: float) -> torch.Tensor:
     """Affine-free LayerNorm in float32 (norm1, norm2 and the heads' norm)."""
     return F.layer_norm(x.float(), x.shape[-1:], eps=eps)
+
+
+@dataclass
+class TokenTimes:
+    """Per-token time conditioning, compact: one row per distinct timestep (a query has about three: the clean
+    frame/state 0, the video's and the action's), and each token's row. The time MLPs then run on those rows only,
+    and each block adds its modulation to them before one gather to tokens."""
+    e: torch.Tensor  # [U, D] float32 (the heads' conditioning)
+    e0: torch.Tensor  # [U, 6, D] float32 (the blocks')
+    index: torch.Tensor  # [B, L] int64 row of each token
+
+    def narrow(self, n: int) -> "TokenTimes":
+        """The first n tokens (the video part, for the depth branch and the video head)."""
+        return TokenTimes(self.e, self.e0, self.index[:, :n])
+
+
+def modulation_per_token(modulation: torch.Tensor, e, scale_chunks) -> torch.Tensor:
+    """modulation [1, K, D] + time conditioning -> [B, L, K, D] float32, with 1 already added to the scale chunks
+    (``x * (1 + scale)`` of the original, done on the few distinct rows before the gather). ``e`` is a TokenTimes
+    (its e0 for K=6, its e for K=2) or a dense per-token [B, L, K, D] tensor."""
+    if isinstance(e, TokenTimes):
+        rows = e.e0 if modulation.shape[1] == 6 else e.e[:, None]
+        m = modulation.float() + rows  # [U, K, D]
+    else:
+        m = modulation.float().unsqueeze(0) + e
+    ones = torch.zeros(m.shape[-2], 1, dtype=m.dtype, device=m.device)
+    ones[list(scale_chunks)] = 1.0
+    m = m + ones
+    return m[e.index] if isinstance(e, TokenTimes) else m
 
 
 class XWAMBlock(nn.Module):
@@ -62,21 +95,21 @@ class XWAMBlock(nn.Module):
         self.cross_attn = CrossAttention(d, cfg.num_heads, cfg.eps)
         self.ffn = mlp(d, cfg.ffn_dim, d)
 
-    def _mod(self, e: torch.Tensor):
-        return (self.modulation.float().unsqueeze(0) + e).unbind(dim=2)
+    def _mod(self, e):
+        """(shift, 1 + scale, gate, shift, 1 + scale, gate), each [B, L, D] float32."""
+        return modulation_per_token(self.modulation, e, (1, 4)).unbind(dim=2)
 
     def attn_in(self, x, e):
-        shift, scale = e[0], e[1]
-        return layer_norm(x, self.eps) * (1 + scale) + shift
+        return torch.addcmul(e[0], layer_norm(x, self.eps), e[1])  # norm(x) * (1 + scale) + shift
 
     def finish(self, x, y, e, text_kv):
         """Everything after self-attention: gated residual, text cross-attention, FFN."""
-        x = x + y.float() * e[2]
+        x = torch.addcmul(x, y.float(), e[2])
         n3 = self.norm3  # affine LayerNorm, computed in float32 even for bf16 weights (as Wan's WanLayerNorm)
         h = F.layer_norm(x.float(), x.shape[-1:], n3.weight.float(), n3.bias.float(), n3.eps)
         x = x + self.cross_attn(h, text_kv).float()
-        h = layer_norm(x, self.eps) * (1 + e[4]) + e[3]
-        return x + run_mlp(self.ffn, h).float() * e[5]
+        h = torch.addcmul(e[3], layer_norm(x, self.eps), e[4])
+        return torch.addcmul(x, run_mlp(self.ffn, h).float(), e[5])
 
     def forward(self, x, e, cos, sin, text_kv, return_kv: bool = False, extra_kv=None):
         e = self._mod(e)
@@ -95,9 +128,14 @@ class Head(nn.Module):
         self.modulation = nn.Parameter(torch.randn(1, 2, dim) / dim ** 0.5)
         self.head = nn.Linear(dim, out_dim)
 
-    def forward(self, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
-        shift, scale = (self.modulation.float().unsqueeze(0) + e.unsqueeze(2)).unbind(dim=2)
-        return linear32(self.head, layer_norm(x, self.eps) * (1 + scale) + shift)
+    def forward(self, x: torch.Tensor, e) -> torch.Tensor:
+        """e: TokenTimes, or dense [B, L, D]."""
+        shift, scale1 = modulation_per_token(self.modulation, e if isinstance(e, TokenTimes) else e.unsqueeze(2),
+                                             (1,)).unbind(dim=2)
+        return linear32(self.head, torch.addcmul(shift, layer_norm(x, self.eps), scale1))
+
+
+_COMPILED: dict = {}  # id(transformer) -> (transformer, its compiled ``run``), for ``compile: true``
 
 
 @dataclass
@@ -203,6 +241,17 @@ class XWAMTransformer(nn.Module):
         e0 = linear32(self.time_projection[1], F.silu(e))
         return e, e0.unflatten(-1, (6, self.cfg.dim))
 
+    def token_times(self, t: torch.Tensor) -> TokenTimes:
+        """``time_modulation`` computed once per distinct timestep (the same rows, without L-fold repetition)."""
+        if t.device.type == "meta" or torch.compiler.is_compiling():
+            # unique() has a data-dependent size: no data on meta, a graph break under torch.compile; one row per
+            # token gives the same values
+            values, index = t.flatten(), torch.arange(t.numel(), device=t.device).view(t.shape)
+        else:
+            values, index = torch.unique(t, return_inverse=True)
+        e, e0 = self.time_modulation(values)
+        return TokenTimes(e, e0, index)
+
     # --- text --------------------------------------------------------------------------------------------------------
     def prepare_text(self, text_embeds: torch.Tensor) -> TextCache:
         """Embed the text once and compute every block's cross-attention K/V (reused across denoising calls)."""
@@ -216,8 +265,18 @@ class XWAMTransformer(nn.Module):
             return checkpoint(blk, *args, use_reentrant=False, **kw)
         return blk(*args, **kw)
 
-    def forward(self, video_latents, video_timesteps, text_embeds, actions, action_timesteps, states,
-                state_timesteps, run_depth: bool = False, text_cache: TextCache | None = None) -> XWAMOutput:
+    def forward(self, *args, **kwargs) -> XWAMOutput:
+        """One network call (see ``run``); through torch.compile when the config says ``compile: true``. The compiled
+        function is kept outside the module's attributes so state dicts and module structure stay as without."""
+        if not self.cfg.compile:
+            return self.run(*args, **kwargs)
+        compiled = _COMPILED.get(id(self))
+        if compiled is None or compiled[0] is not self:
+            compiled = _COMPILED[id(self)] = (self, torch.compile(self.run))
+        return compiled[1](*args, **kwargs)
+
+    def run(self, video_latents, video_timesteps, text_embeds, actions, action_timesteps, states,
+            state_timesteps, run_depth: bool = False, text_cache: TextCache | None = None) -> XWAMOutput:
         """One network call on the joint (video, action, state) sequence.
 
         Args:
@@ -250,28 +309,28 @@ class XWAMTransformer(nn.Module):
                        run_mlp(self.proprio_encoder, states).float()], dim=1)
         tt = torch.cat([self._per_token(video_timesteps, b, t, cfg.num_views * gh * gw),
                         self._per_token(action_timesteps, b, ta), self._per_token(state_timesteps, b, tp)], dim=1)
-        e, e0 = self.time_modulation(tt.to(x.device))
+        times = self.token_times(tt.to(x.device))
         cos, sin = rope_tables(layout, cfg.head_dim, cfg.rope_theta, x.device)
 
         split = cfg.num_layers - cfg.num_depth_layers if run_depth else cfg.num_layers
         for i in range(split):
-            x = self._block(self.blocks[i], x, e0, cos, sin, text_cache.main[i])
+            x = self._block(self.blocks[i], x, times, cos, sin, text_cache.main[i])
         depth = None
         if run_depth:
-            x, depth = self._run_depth(x, e0, e, cos, sin, text_cache, nv, split)
+            x, depth = self._run_depth(x, times, cos, sin, text_cache, nv, split)
             depth = self.unpatchify(depth, t, gh, gw)
 
-        video = self.unpatchify(self.head(x[:, :nv], e[:, :nv]), t, gh, gw)
+        video = self.unpatchify(self.head(x[:, :nv], times.narrow(nv)), t, gh, gw)
         act = run_mlp(self.action_decoder, x[:, nv:nv + ta]).float()
         st = run_mlp(self.proprio_decoder, x[:, nv + ta:]).float()
         return XWAMOutput(video, act, st, depth)
 
-    def _run_depth(self, x, e0, e, cos, sin, text_cache, nv, first):
+    def _run_depth(self, x, times, cos, sin, text_cache, nv, first):
         """Interleave main block first+j (exposing its K/V) with depth block j; main never reads depth."""
         y = x[:, :nv]
-        ev, cv, sv = e0[:, :nv], cos[:nv], sin[:nv]
+        tv, cv, sv = times.narrow(nv), cos[:nv], sin[:nv]
         for j, dblk in enumerate(self.extra_blocks[0]):
-            x, kv = self._block(self.blocks[first + j], x, e0, cos, sin, text_cache.main[first + j],
+            x, kv = self._block(self.blocks[first + j], x, times, cos, sin, text_cache.main[first + j],
                                 return_kv=True)
-            y = self._block(dblk, y, ev, cv, sv, text_cache.depth[j], extra_kv=kv)
-        return x, self.extra_heads[0](y, e[:, :nv])
+            y = self._block(dblk, y, tv, cv, sv, text_cache.depth[j], extra_kv=kv)
+        return x, self.extra_heads[0](y, tv)

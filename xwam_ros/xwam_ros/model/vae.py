@@ -160,22 +160,25 @@ class LatentCodec(nn.Module):
     def save_pretrained(self, path) -> None:
         self.vae.save_pretrained(str(path))
 
+    # encode/decode run on the module's device and return on the caller's: the policy keeps everything on one
+    # device, the latent cache hands in and stores CPU tensors while the codec may sit on a GPU.
     @torch.no_grad()
     def encode(self, video: torch.Tensor) -> torch.Tensor:
-        """[B, V, 3, F, H, W] in [-1, 1] -> normalised latents [B, C, T, V, h, w] (posterior mode)."""
+        """[B, V, 3, F, H, W] in [-1, 1] -> normalised latents [B, C, T, V, h, w] (posterior mode), on the input's
+        device."""
         if video.ndim != 6 or video.shape[2] != 3:
             raise ValueError(f"video must be [B, V, 3, F, H, W], got {tuple(video.shape)}")
         b, v = video.shape[:2]
-        dtype = next(self.vae.parameters()).dtype
-        z = self.vae.encode(video.flatten(0, 1).to(dtype)).latent_dist.mode().float()
+        w = next(self.vae.parameters())
+        z = self.vae.encode(video.flatten(0, 1).to(w.device, w.dtype)).latent_dist.mode().float()
         z = (z - self.mean) / self.std
-        return z.unflatten(0, (b, v)).permute(0, 2, 3, 1, 4, 5)
+        return z.unflatten(0, (b, v)).permute(0, 2, 3, 1, 4, 5).to(video.device)
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """Normalised [B, C, T, V, h, w] -> [B, V, 3, F, H, W] in about [-1, 1]."""
+        """Normalised [B, C, T, V, h, w] -> [B, V, 3, F, H, W] in about [-1, 1], on the input's device."""
         b, v = latents.shape[0], latents.shape[3]
-        z = latents.permute(0, 3, 1, 2, 4, 5).flatten(0, 1).float() * self.std + self.mean
-        dtype = next(self.vae.parameters()).dtype
-        x = self.vae.decode(z.to(dtype)).sample.float()
-        return x.unflatten(0, (b, v))
+        w = next(self.vae.parameters())
+        z = latents.permute(0, 3, 1, 2, 4, 5).flatten(0, 1).to(w.device).float() * self.std + self.mean
+        x = self.vae.decode(z.to(w.dtype)).sample.float()
+        return x.unflatten(0, (b, v)).to(latents.device)

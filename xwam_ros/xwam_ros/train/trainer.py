@@ -121,8 +121,7 @@ def train(cfg: TrainConfig, resume: bool = False, log=print, stop_after: int | N
     torch.manual_seed(cfg.seed)
     device = device_for(rank)
     out = Path(cfg.out_dir)
-    policy = build_policy(cfg)
-    policy.device = device
+    policy = build_policy(cfg).to(device)  # transformer, VAE and text encoder on one device (validation uses all)
     clips, train_ids, val_ids = make_clips(cfg, policy.config)
     if not cfg.init_from:
         policy.normalizer = fit_stats(cfg, clips, train_ids)
@@ -132,7 +131,7 @@ def train(cfg: TrainConfig, resume: bool = False, log=print, stop_after: int | N
     if world > 1:
         dist.barrier()  # the other ranks then load every clip from disk
     empty_text = policy.text_encoder.encode([""])[0].detach().to(device)
-    net = policy.transformer.to(device).train()
+    net = policy.transformer.train()
     net.gradient_checkpointing = cfg.gradient_checkpointing
     model = wrap_model(net, world, device)
     opt, sched = build_optimizer(cfg, net.parameters())
