@@ -12,6 +12,7 @@ from xwam_ros.model.config import get_preset
 from xwam_ros.model.policy import Observation, XWAMPolicy
 from xwam_ros.model.transformer import XWAMTransformer
 from xwam_ros.model.vae import LatentCodec
+from forward_inputs import forward_inputs
 
 
 def _obs(cfg, seed=0):
@@ -50,16 +51,6 @@ def test_vae_runs_on_its_own_device_and_returns_on_the_callers():
                                                    cfg.latent_w)
 
 
-def _inputs(c, seed):
-    g = torch.Generator().manual_seed(seed)
-    v = torch.randn(1, c.latent_channels, c.latent_frames, c.num_views, c.latent_h, c.latent_w, generator=g)
-    tv = torch.full((1, c.latent_frames), 700)
-    tv[:, 0] = 0
-    return (v, tv, torch.randn(1, 5, c.text_dim, generator=g), torch.randn(1, c.num_actions, c.action_dim, generator=g),
-            torch.full((1, c.num_actions), 500), torch.randn(1, c.num_states, c.state_dim, generator=g),
-            torch.full((1, c.num_states), 500))
-
-
 @pytest.mark.parametrize("seed", [0, 1])
 def test_bf16_autocast_forward_is_finite_and_close_to_float32(seed):
     """The paper trains and serves under bf16 autocast. Measured max |bf16 - fp32| / max |fp32|: <= 0.010 (seeds 0
@@ -67,7 +58,7 @@ def test_bf16_autocast_forward_is_finite_and_close_to_float32(seed):
     torch.manual_seed(seed)
     c = get_preset("tiny")
     net = XWAMTransformer(c).eval()
-    inp = _inputs(c, seed)
+    inp = forward_inputs(c, seed)
     with torch.inference_mode():
         ref = net(*inp, run_depth=True)
         with torch.autocast("cpu", dtype=torch.bfloat16):

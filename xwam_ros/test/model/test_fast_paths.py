@@ -9,19 +9,10 @@ import torch
 from xwam_ros.model.config import get_preset
 from xwam_ros.model.policy import Observation, XWAMPolicy
 from xwam_ros.model.transformer import XWAMTransformer
+from forward_inputs import forward_inputs
 
 # measured max |difference| of fused vs separate projections: <= 1e-6 (tiny, seeds 0/1, 1 and 2 threads)
 TOL = 1e-5
-
-
-def _inputs(c, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    v = torch.randn(1, c.latent_channels, c.latent_frames, c.num_views, c.latent_h, c.latent_w, generator=g)
-    tv = torch.full((1, c.latent_frames), 700)
-    tv[:, 0] = 0
-    return (v, tv, torch.randn(1, 5, c.text_dim, generator=g), torch.randn(1, c.num_actions, c.action_dim, generator=g),
-            torch.full((1, c.num_actions), 500), torch.randn(1, c.num_states, c.state_dim, generator=g),
-            torch.full((1, c.num_states), 500))
 
 
 def _max_diff(a, b):
@@ -33,7 +24,7 @@ def test_fused_inference_path_equals_the_autograd_path_and_follows_weight_change
     torch.manual_seed(seed)
     c = get_preset("tiny")
     net = XWAMTransformer(c).eval()
-    inp = _inputs(c, seed)
+    inp = forward_inputs(c, seed)
     with torch.no_grad():
         fused = net(*inp, run_depth=True)
     plain = net(*inp, run_depth=True)  # grad enabled: the separate q, k, v projections of the original
@@ -69,7 +60,7 @@ def test_compiled_forward_equals_eager():
     eager = XWAMTransformer(c).eval()
     comp = XWAMTransformer(c.replace(compile=True)).eval()
     comp.load_state_dict(eager.state_dict(), strict=True)
-    inp = _inputs(c)
+    inp = forward_inputs(c)
     with torch.inference_mode():
         for depth in (False, True):
             a, b = eager(*inp, run_depth=depth), comp(*inp, run_depth=depth)
