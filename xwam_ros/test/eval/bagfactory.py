@@ -35,8 +35,10 @@ def _time(t):
 
 def write_bag(path, storage="mcap", seconds=4.0, fps=10.0, size=(60, 80), joint_names=JOINT_NAMES,
               stop_camera_at=None, shuffle_stamps=False, cams=CAMS, image_type="sensor_msgs/msg/Image",
-              render_once=False):
-    """``render_once`` reuses the first frame's images (benchmarks at 640x480: ray casting is not what they measure)."""
+              render_once=False, still=False):
+    """``render_once`` reuses the first frame's images (benchmarks at 640x480: ray casting is not what they measure);
+    ``still`` holds the arm at its start pose (the robot state is then the same whichever joint message is newest)."""
+    arm_at = (lambda _t: q_at(0.0)) if still else q_at
     rig = CameraRig(*size)
     ts = make_typestore()
     w = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3)
@@ -57,7 +59,7 @@ def write_bag(path, storage="mcap", seconds=4.0, fps=10.0, size=(60, 80), joint_
         order[[n // 2, n // 2 + 1]] = order[[n // 2 + 1, n // 2]]
     for j in range(int(seconds * 20)):  # joint states and EE pose at 20 Hz
         t = T0 + j / 20
-        q = q_at(t - T0)
+        q = arm_at(t - T0)
         h = Header(stamp=_time(t), frame_id="base_link")
         put("/joint_states", "sensor_msgs/msg/JointState", t,
             JointState(header=h, name=list(joint_names), position=[float(x) for x in q]))
@@ -71,7 +73,7 @@ def write_bag(path, storage="mcap", seconds=4.0, fps=10.0, size=(60, 80), joint_
     for i in order:
         t_log = T0 + len(frames) / fps + 0.01
         t = T0 + i / fps + 0.01
-        q = q_at(t - T0)
+        q = arm_at(t - T0)
         frames[t] = q
         for c in cams:
             if stop_camera_at is not None and c == "sideview" and t - T0 > stop_camera_at:
