@@ -49,6 +49,16 @@ def ros_context():
         rclpy.shutdown(context=ctx)
 
 
+def wait_for(predicate, timeout: float = 10.0, step: float = 0.02) -> bool:
+    """Wait (executors spinning in other threads) until ``predicate()`` is true or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return bool(predicate())
+
+
 def spin_until(executor, predicate, timeout: float = 10.0, step: float = 0.02) -> bool:
     """Spin ``executor`` until ``predicate()`` is true or ``timeout`` seconds pass; returns the predicate."""
     deadline = time.monotonic() + timeout

@@ -12,6 +12,7 @@ from sensor_msgs.msg import JointState
 from xwam_interfaces.msg import ActionChunk
 
 from bagfactory import write_bag
+from conftest import wait_for
 from xwam_ros.data.bag_reader import iter_messages
 from xwam_ros.data.bag_observations import replay_observations
 from xwam_ros.robot.config_file import load_setup
@@ -25,15 +26,6 @@ from xwam_ros.ros.recorder import recorder_topics
 from xwam_ros.ros.recording import BagRecorder
 
 CONFIG = share_file("config", "gantry.yaml")
-
-
-def wait_for(pred, timeout: float, step: float = 0.05) -> bool:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if pred():
-            return True
-        time.sleep(step)
-    return bool(pred())
 
 
 def _spin(ctx, nodes):

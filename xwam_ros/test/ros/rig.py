@@ -21,6 +21,7 @@ from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory
 from xwam_interfaces.msg import ActionChunk
 
+from conftest import wait_for  # noqa: F401  (tests import it from here too)
 from xwam_ros.model.policy import XWAMPolicy
 from xwam_ros.ros.graph import ros_args, share_file
 from xwam_ros.ros.policy_node import PolicyNode
@@ -170,15 +171,6 @@ class Harness:
             n.destroy_node()
         rclpy.shutdown(context=self.ctx)
         rclpy.shutdown(context=self.client_ctx)
-
-
-def wait_for(pred, timeout=10.0, step=0.02) -> bool:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if pred():
-            return True
-        time.sleep(step)
-    return bool(pred())
 
 
 class SlowedPolicy(XWAMPolicy):
