@@ -75,12 +75,12 @@ MAX_VAE_MSE_RATIO = 0.85
 
 @pytest.mark.slow  # 12 VAE training steps (~6 s)
 def test_recipe_vae_learns_to_reconstruct_and_the_trainer_uses_it(tmp_path):
-    from xwam_ros.train.recipe import clip_videos
+    from xwam_ros.data.clips import clip_videos
     cfg = get_preset("tiny")
     clips = ProceduralClips(cfg, 1)
     vae_dir = train_vae(cfg, [clips[0]], steps=12, seed=0, out=tmp_path / "vae", lr=3e-3, frames=1,
                         log=lambda *_: None)
-    x = clip_videos(cfg, clips[0])[:, :, :1]
+    x = torch.cat(clip_videos(cfg, clips[0]))[:, :, :1]  # RGB and depth videos, first frame
     before = _reconstruction_mse(LatentCodec.tiny(cfg, seed=0).vae.eval(), x)  # train_vae's initial weights
     codec = LatentCodec.from_pretrained(vae_dir)
     assert _reconstruction_mse(codec.vae.eval(), x) < MAX_VAE_MSE_RATIO * before
