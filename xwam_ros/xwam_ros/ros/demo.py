@@ -15,13 +15,9 @@ import numpy as np
 
 from ..paths import config_path
 from ..robot.cadence import format_cadence
-from ..robot.config_file import load_setup
+from ..robot.config_file import load_setup, qualified
+from ..robot.trajectory import stamp_to_s
 from .graph import run_graph, sim_node_of
-
-
-def _name(ns: str, topic: str) -> str:
-    """Fully qualified name of a graph topic under namespace ``ns`` (/diagnostics stays global)."""
-    return topic if topic.startswith("/") else "/" + "/".join(p for p in (ns.strip("/"), topic) if p)
 
 
 def recorded_topics(ns: str):
@@ -42,11 +38,7 @@ def recorded_topics(ns: str):
               ("/diagnostics", DiagnosticArray, rel), ("agentview/color/image_raw", Image, qos_profile_sensor_data),
               ("/tf", TFMessage, QoSProfile(depth=100)),
               ("/tf_static", TFMessage, QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL))]
-    return [(_name(ns, t), cls, qos) for t, cls, qos in topics]
-
-
-def _stamp_s(msg) -> float:
-    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+    return [(qualified(t, ns), cls, qos) for t, cls, qos in topics]
 
 
 def _nearest(history, t_s: float, tol_s: float):
@@ -63,16 +55,16 @@ class DemoMonitor:
     when the demo is over. Everything it learns comes from topics, as any other client would see it."""
 
     def __init__(self, bag: Path, episodes: int, duration: float, max_imaginations: int, wait_for_episodes: bool,
-                 namespace: str = "", log=print):
+                 namespace: str = "", log=print, view=None):
         self.bag, self.episodes, self.duration = bag, episodes, duration
         self.max_imaginations, self.wait_for_episodes, self.ns, self.log = max_imaginations, wait_for_episodes, \
             namespace, log
-        self.results, self.status, self.last, self.joints = [], {}, {}, []
+        self.results, self.status, self.joints = [], {}, []
         # recent imagined futures and what was observed afterwards: the snapshot pairs each future step with the
         # observation of the same time
         self.futures, self.observed = deque(maxlen=8), deque(maxlen=120)
         self.images = {k: deque(maxlen=90) for k in ("color", "depth")}
-        self.view = None
+        self.view = view  # a static camera's CameraConfig (topics resolved in the namespace): the RGB-D strips
         self.recorder, self.error, self.t_ready, self.graph_kind = None, None, None, None
         self.startup_timeout = 600.0  # node start-up (imports, model load, warm-up) is not part of ``duration``
 
@@ -84,7 +76,7 @@ class DemoMonitor:
 
         from .recording import BagRecorder
         from .sim_robot import RESULT_QOS
-        n = lambda t: _name(self.ns, t)  # noqa: E731
+        n = lambda t: qualified(t, self.ns)  # noqa: E731
         node.create_subscription(String, n("sim/episode_result"), lambda m: self.results.append(json.loads(m.data)),
                                  RESULT_QOS)
         node.create_subscription(String, n("xwam_policy/status"),
@@ -92,10 +84,10 @@ class DemoMonitor:
         node.create_subscription(ImaginedFuture, n("xwam_policy/imagined/future"),
                                  lambda m: self.futures.append(m), QoSProfile(depth=2))
         node.create_subscription(PointCloud2, n("xwam_policy/observed/points"),
-                                 lambda m: self.observed.append((_stamp_s(m), m)), qos_profile_sensor_data)
+                                 lambda m: self.observed.append((stamp_to_s(m.header.stamp), m)), qos_profile_sensor_data)
         if self.view is not None:  # one static camera's real colour and depth, for the RGB-D strips
             for key, topic in (("color", self.view.color_topic), ("depth", self.view.depth_topic)):
-                node.create_subscription(Image, n(topic), lambda m, k=key: self.images[k].append((_stamp_s(m), m)),
+                node.create_subscription(Image, topic, lambda m, k=key: self.images[k].append((stamp_to_s(m.header.stamp), m)),
                                          qos_profile_sensor_data)
         node.create_subscription(JointState, n("joint_states"), self._on_joints, 10)
         self.recorder = BagRecorder(node, self.bag, recorded_topics(self.ns), storage="mcap")
@@ -178,9 +170,9 @@ def run_demo(duration: float = 600.0, out_dir="outputs/demo", config_file=None, 
         shutil.rmtree(bag)
     config_file = config_path(config_file or "policy.yaml")
     log(f"[demo] config {config_file}; starting the simulated robot + xwam_policy (CPU), arm enabled in simulation")
+    view = next((c for c in load_setup(config_file, namespace=namespace).cameras if c.kind == "static"), None)
     monitor = DemoMonitor(bag, episodes, duration, max_imaginations, sim_node_of(config_file) == "sim_robot",
-                          namespace, log)
-    monitor.view = next((c for c in load_setup(config_file).cameras if c.kind == "static"), None)
+                          namespace, log, view)
     run_graph(monitor=monitor, log=log, config_file=config_file, sim=True, namespace=namespace,
               overrides={"enabled": True, "episodes": episodes})
     if monitor.error is not None:
@@ -197,19 +189,20 @@ def future_steps(m: DemoMonitor, tol_s: float = 0.25) -> list:
     if not m.futures:
         return []
     last_seen = m.observed[-1][0] if m.observed else -np.inf
-    future = next((f for f in reversed(m.futures) if f.clouds and _stamp_s(f.clouds[-1]) <= last_seen),
+    future = next((f for f in reversed(m.futures) if f.clouds and stamp_to_s(f.clouds[-1].header.stamp) <= last_seen),
                   m.futures[-1])
     names = list(future.view_names)
     v = names.index(m.view.name) if m.view is not None and m.view.name in names else None
     steps = []
     for k, cloud in enumerate(future.clouds):
-        t = _stamp_s(cloud)
+        t = stamp_to_s(cloud.header.stamp)
         seen = _nearest(m.observed, t, tol_s)
         color, depth = (_nearest(m.images[key], t, tol_s) for key in ("color", "depth"))
-        i = k * future.num_views + v if v is not None else None  # rgb/depth: [future step][view] flattened
-        pred = (image_to_rgb(future.rgb[i]), depth_to_metres(future.depth[i])) if i is not None \
-            and i < len(future.rgb) else (None, None)
-        steps.append(StepView(t_s=t - _stamp_s(future), imagined=read_xyzrgb(cloud),
+        pred = (None, None)
+        if v is not None and k * future.num_views + v < len(future.rgb):  # rgb/depth: [future step][view] flattened
+            i = k * future.num_views + v
+            pred = (image_to_rgb(future.rgb[i]), depth_to_metres(future.depth[i]))
+        steps.append(StepView(t_s=t - stamp_to_s(future.header.stamp), imagined=read_xyzrgb(cloud),
                               observed=read_xyzrgb(seen) if seen is not None else None,
                               imagined_rgb=pred[0], imagined_depth=pred[1],
                               observed_rgb=image_to_rgb(color) if color is not None else None,
