@@ -45,3 +45,15 @@ def test_grid_has_a_column_per_step_with_the_cube_where_each_cloud_puts_it():
     assert abs(centroid(col(0, 0)) - centroid(col(1, 0))) < 2
     assert abs(centroid(col(2, 1)) - centroid(col(0, 1))) > 10
     assert not red_mask(col(2, 0)).any()  # step 3 not observed: a grey panel, no cloud
+
+
+def test_real_and_imagined_depth_share_one_colour_scale():
+    real = np.tile(np.linspace(0.5, 1.0, 64), (64, 1))
+    step = StepView(t_s=0.2, imagined=table_and_cube(), observed=table_and_cube(), imagined_rgb=np.zeros((64, 64, 3),
+                    np.uint8), observed_rgb=np.zeros((64, 64, 3), np.uint8), imagined_depth=real * 0.5,
+                    observed_depth=real)
+    img = future_grid([step], "/tmp/xwam_test_depth.png", panel_hw=(120, 160))
+    strip = img[120 * 2 + 60:, :160]
+    left, right = strip[:, :80].astype(int), strip[:, 80:].astype(int)
+    # half the depth must not look the same (it would on per-image scales: the ramp's shape is identical)
+    assert np.abs(left[30:, 10:70] - right[30:, 10:70]).mean() > 20

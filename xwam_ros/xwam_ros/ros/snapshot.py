@@ -84,9 +84,13 @@ def framing_pose(points: np.ndarray, fovy: float = 50.0, azimuth_deg: float = -3
     return look_at(eye, center)
 
 
-def _depth_image(depth, hw, near=0.0, far=None) -> np.ndarray:
+def _far(depth) -> float:
     d = np.nan_to_num(np.asarray(depth, np.float32), nan=0.0)
-    far = far if far is not None else float(np.percentile(d[d > 0], 99)) if (d > 0).any() else 1.0
+    return float(np.percentile(d[d > 0], 99)) if (d > 0).any() else 1.0
+
+
+def _depth_image(depth, hw, near: float = 0.0, far: float = 1.0) -> np.ndarray:
+    d = np.nan_to_num(np.asarray(depth, np.float32), nan=0.0)
     u8 = (255 * np.clip((d - near) / max(far - near, 1e-6), 0, 1)).astype(np.uint8)
     return cv2.resize(cv2.applyColorMap(u8, cv2.COLORMAP_TURBO)[..., ::-1], hw[::-1], interpolation=cv2.INTER_NEAREST)
 
@@ -112,8 +116,12 @@ def future_grid(steps: list, path, panel_hw=(240, 320)) -> np.ndarray:
         obs = (blank(f"t+{s.t_s:.2f} s: not observed") if s.observed is None
                else _label(splat(*s.observed, T, panel_hw), f"observed  t+{s.t_s:.2f} s"))
         parts = [obs, _label(splat(*s.imagined, T, panel_hw), "imagined")]
+        # both depth images on the real one's colour scale, so a colour means the same distance in both
+        far = _far(s.observed_depth if s.observed_depth is not None else s.imagined_depth) \
+            if s.imagined_depth is not None else 1.0
         for real, pred, name, draw in ((s.observed_rgb, s.imagined_rgb, "RGB", lambda x: cv2.resize(x, half[::-1])),
-                                       (s.observed_depth, s.imagined_depth, "depth", lambda x: _depth_image(x, half))):
+                                       (s.observed_depth, s.imagined_depth, "depth",
+                                        lambda x: _depth_image(x, half, far=far))):
             if pred is None:
                 continue
             left = np.full((*half, 3), 60, np.uint8) if real is None else draw(real)
