@@ -32,6 +32,15 @@ def arm_state_from(position, quaternion_wxyz, gripper) -> np.ndarray:
     return np.concatenate([np.asarray(position), np.asarray(quaternion_wxyz), np.asarray(gripper)[..., None]], -1)
 
 
+def _whole_arms(size: int, per_arm: int, what: str, vector: str, values: str) -> int:
+    """The number of arms of a vector of ``size`` values, ``per_arm`` each; a clear error when it is not whole."""
+    n = int(size)
+    if n <= 0 or n % per_arm:
+        raise ValueError(f"{what} is {size}, not a whole number of arms: the {vector} has {per_arm} values per arm "
+                         f"({values})")
+    return n // per_arm
+
+
 @dataclass(frozen=True)
 class StateLayout:
     """``arms`` end-effector arms, 8 state and 7 action values each (see the module docstring)."""
@@ -46,20 +55,14 @@ class StateLayout:
     @classmethod
     def from_state_dim(cls, state_dim: int, what: str = "state_dim") -> "StateLayout":
         """The layout of a state vector of ``state_dim`` values; ``what`` names the vector in the error."""
-        n = int(state_dim)
-        if n <= 0 or n % STATE_PER_ARM:
-            raise ValueError(f"{what} is {state_dim}, not a whole number of arms: the end-effector state has "
-                             f"{STATE_PER_ARM} values per arm (x y z, quaternion w x y z, gripper)")
-        return cls(n // STATE_PER_ARM)
+        return cls(_whole_arms(state_dim, STATE_PER_ARM, what, "end-effector state",
+                               "x y z, quaternion w x y z, gripper"))
 
     @classmethod
     def from_action_dim(cls, action_dim: int, what: str = "action_dim") -> "StateLayout":
         """The layout of an end-effector-delta action vector of ``action_dim`` values."""
-        n = int(action_dim)
-        if n <= 0 or n % ACTION_PER_ARM:
-            raise ValueError(f"{what} is {action_dim}, not a whole number of arms: the end-effector-delta action "
-                             f"has {ACTION_PER_ARM} values per arm (dx dy dz, axis-angle rx ry rz, gripper)")
-        return cls(n // ACTION_PER_ARM)
+        return cls(_whole_arms(action_dim, ACTION_PER_ARM, what, "end-effector-delta action",
+                               "dx dy dz, axis-angle rx ry rz, gripper"))
 
     @classmethod
     def of(cls, config) -> "StateLayout":
