@@ -62,3 +62,30 @@ def test_stats_are_quantiles_with_symmetric_actions(sim_dataset):
     assert np.allclose(stats["action"]["high"], -np.asarray(stats["action"]["low"]))
     assert np.allclose(stats["state"]["low"], np.quantile(sts, 0.01, axis=0), atol=1e-6)
     assert json.loads((sim_dataset / "stats.json").read_text())["steps"] == len(acts)
+
+
+def _depth_episode(depths_m: list, T: int = 20, hw: int = 32) -> "Episode":
+    from xwam_ros.data.episodes import Episode
+    V = len(depths_m)
+    rng = np.random.default_rng(0)
+    depth = np.stack([rng.uniform(lo, hi, (T, hw, hw)) for lo, hi in depths_m]).astype(np.float32)
+    depth[0, :, 0, 0] = np.nan  # no reading: ignored
+    return Episode(np.zeros((V, T, hw, hw, 3), np.uint8), depth, np.tile(np.eye(3), (V, 1, 1)),
+                   np.tile(np.eye(4), (V, T, 1, 1)), np.zeros((T, 8), np.float32), np.zeros((T, 7), np.float32))
+
+
+def test_measured_depth_ranges_bracket_each_views_depths(tmp_path):
+    from xwam_ros.data.clips import measured_depth_ranges
+    from xwam_ros.data.episodes import DatasetMeta
+    EpisodeDataset.create(tmp_path, DatasetMeta(20.0, ("front", "wrist"), ("static", "wrist"), tuple("s" * 8),
+                                                tuple("a" * 7)))
+    for i in range(3):
+        write_episode(EpisodeDataset.episode_path(tmp_path, i), _depth_episode([(0.6, 2.5), (0.05, 0.3)]))
+    (front_near, front_far), (wrist_near, wrist_far) = measured_depth_ranges(tmp_path, range(3))
+    assert 0.6 * 0.8 - 0.002 <= front_near < 0.6 and 2.5 < front_far <= 2.5 * 1.2 + 0.002
+    assert 0.05 * 0.8 - 0.002 <= wrist_near < 0.05 and 0.3 < wrist_far <= 0.3 * 1.2 + 0.002
+    write_episode(EpisodeDataset.episode_path(tmp_path, 3), _depth_episode([(0.6, 2.5), (0.05, 0.3)]))
+    ep = _depth_episode([(0.6, 2.5), (0.05, 0.3)])
+    ep.depth[1] = np.nan  # a view that never reads depth: no range can be measured
+    write_episode(EpisodeDataset.episode_path(tmp_path, 4), ep)
+    assert measured_depth_ranges(tmp_path, [4]) is None

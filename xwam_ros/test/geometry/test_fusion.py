@@ -4,7 +4,7 @@ from transforms3d.euler import euler2quat
 
 from xwam_ros.geometry.camera import (ee_pose_to_matrix, intrinsics_from_fovy, look_at, project, scale_intrinsics,
                                       transform_points, unproject, wrist_camera_pose)
-from xwam_ros.geometry.depth import inverse_depth_to_metric, metric_to_inverse_depth
+from xwam_ros.geometry.depth import invalid_to_far, inverse_depth_to_metric, metric_to_inverse_depth
 from xwam_ros.geometry.fusion import fuse_views, voxel_downsample
 
 H, W = 48, 64
@@ -101,3 +101,31 @@ def test_cloud_stride_keeps_every_kept_pixel_where_the_full_cloud_puts_it(stride
     assert len(sub) == idx.sum() > 0
     assert np.array_equal(sub_rgb, full_rgb[idx])
     assert np.max(np.abs(sub - full[idx])) < 1e-5  # float32 rounding only (points ~1 m away)
+
+
+def test_per_view_depth_ranges_encode_each_view_on_its_own_range():
+    """A wrist view (cm) and a static view (m) each use the whole code: row v equals the scalar call on range v."""
+    d = np.stack([np.linspace(0.03, 0.5, 20), np.linspace(0.4, 3.0, 20)])
+    near, far = np.array([0.03, 0.4]), np.array([0.5, 3.0])
+    x = metric_to_inverse_depth(d, near, far)
+    for v in range(2):
+        assert np.array_equal(x[v], metric_to_inverse_depth(d[v], near[v], far[v]))
+        assert np.isclose(x[v, 0], 1.0) and np.isclose(x[v, -1], -1.0)
+    assert np.allclose(inverse_depth_to_metric(x, near, far), d, rtol=1e-5)
+    with pytest.raises(ValueError, match="2 views"):
+        metric_to_inverse_depth(d, [0.1, 0.2, 0.3], [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="near"):
+        metric_to_inverse_depth(d, near, [0.5, 0.2])
+    filled = invalid_to_far(np.array([[np.nan, 0.2], [np.nan, 1.0]]), far)
+    assert filled.tolist() == [[np.float32(0.5), np.float32(0.2)], [3.0, 1.0]]
+
+
+def test_fusion_keeps_each_view_within_its_own_range_and_skips_unknown_poses():
+    K = np.array([[50.0, 0, 8], [0, 50.0, 8], [0, 0, 1]])
+    depth = np.full((3, 16, 16), 1.0, np.float32)
+    rgb = np.zeros((3, 16, 16, 3), np.uint8)
+    poses = [np.eye(4), np.eye(4), None]  # the third view's TF is not known yet
+    pts, _ = fuse_views(depth, rgb, [K] * 3, poses, min_depth=[0.5, 0.03, 0.1], max_depth=[3.0, 0.5, 3.0])
+    assert len(pts) == 256  # view 0 keeps its 1 m pixels, view 1's range ends at 0.5 m, view 2 has no pose
+    with pytest.raises(ValueError):
+        fuse_views(depth, rgb, [K] * 3, poses, min_depth=[0.5, 0.03, 0.1, 0.1])

@@ -38,6 +38,9 @@ def test_overrides_change_views_and_sizes():
     (dict(view_kinds=("static", "static", "fisheye")), "view_kinds"),
     (dict(view_names=("a", "a", "b")), "view_names"),
     (dict(depth_near=2.0, depth_far=1.0), "depth_near"),
+    (dict(depth_ranges=((0.1, 1.0),)), "depth_ranges"),  # one pair for three views
+    (dict(depth_ranges=((0.1, 1.0), (1.0, 0.5), (0.03, 0.4))), "depth_ranges"),
+    (dict(depth_ranges=((0.1, 1.0), (0.5, "far"), (0.03, 0.4))), "depth_ranges"),
     (dict(action_steps=60), "action_steps"),
     (dict(dim=0), "dim"),
     (dict(patch_size=(2, 2, 2)), "patch_size"),
@@ -52,8 +55,16 @@ def test_validate_names_the_bad_field(change, field):
         get_preset("tiny", **change)
 
 
+def test_depth_bounds_per_view_or_shared():
+    c = get_preset("tiny", depth_near=0.2, depth_far=2.0)
+    assert [b.tolist() for b in c.depth_bounds()] == [[0.2] * 3, [2.0] * 3]
+    c = get_preset("tiny", depth_ranges=[[0.4, 3], [0.5, 4], [0.03, 0.5]])  # lists, as YAML gives them
+    assert c.depth_ranges == ((0.4, 3.0), (0.5, 4.0), (0.03, 0.5))
+    assert [b.tolist() for b in c.depth_bounds()] == [[0.4, 0.5, 0.03], [3.0, 4.0, 0.5]]
+
+
 def test_dict_roundtrip_is_json_and_rejects_unknown_fields():
-    c = get_preset("tiny", extras={"robot": "panda"})
+    c = get_preset("tiny", extras={"robot": "panda"}, depth_ranges=((0.4, 3.0), (0.5, 4.0), (0.03, 0.5)))
     d = json.loads(json.dumps(c.to_dict()))
     assert XWAMConfig.from_dict(d) == c
     with pytest.raises(ValueError, match="unknown fields"):

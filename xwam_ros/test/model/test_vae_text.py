@@ -38,6 +38,19 @@ def test_codec_shapes_and_views_are_encoded_independently(codec, cfg):
     torch.testing.assert_close(z_first[:, :, 0], z[:, :, 0], atol=1e-5, rtol=1e-4)
 
 
+def test_tiny_codec_at_stride_8_keeps_an_8x8_grid_and_a_mismatch_is_named(cfg):
+    c8 = cfg.replace(vae_stride=(4, 8, 8))
+    codec8 = LatentCodec.tiny(c8, seed=0, base_dim=8)
+    z = codec8.encode(_video(c8))
+    assert tuple(z.shape) == (1, c8.latent_channels, c8.latent_frames, c8.num_views, 8, 8) == \
+        (1, 16, 3, 3, c8.latent_h, c8.latent_w)
+    assert codec8.decode(z).shape == (1, c8.num_views, 3, c8.num_frames, c8.height, c8.width)
+    with pytest.raises(CheckpointError, match=r"stride \(4, 8\).*vae_stride \(4, 16, 16\)"):
+        codec8.check_matches(cfg)
+    with pytest.raises(ValueError, match="vae_stride"):
+        LatentCodec.tiny(cfg.replace(vae_stride=(4, 4, 4)))
+
+
 def test_codec_applies_latent_statistics(tmp_path, codec, cfg):
     c = cfg.latent_channels
     mean, std = torch.linspace(-1, 1, c), torch.linspace(0.5, 2.0, c)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..geometry.depth import metric_to_inverse_depth
+from ..geometry.depth import invalid_to_far, metric_to_inverse_depth
 from ..geometry.image import resize_rgbd
 from ..model.layout import DELTA_GRIPPER, StateLayout
 from .episodes import DatasetError, Episode, EpisodeDataset
@@ -106,7 +106,7 @@ def cut_clip(ep: Episode, start: int, cfg, gripper_action: str = "absolute") -> 
     action_mask[:A] = 1
     state_mask = np.zeros(cfg.state_dim, np.float32)
     state_mask[:S] = 1
-    return Clip(rgb, np.nan_to_num(depth, nan=cfg.depth_far),
+    return Clip(rgb, invalid_to_far(depth, cfg.depth_bounds()[1]),
                 np.pad(acts, ((0, 0), (0, cfg.action_dim - A))).astype(np.float32),
                 np.pad(ep.states[frames], ((0, 0), (0, cfg.state_dim - S))).astype(np.float32),
                 ep.instruction, action_mask, state_mask)
@@ -136,9 +136,33 @@ def dataset_normalizer(root: Path, episodes=None, action_dim: int | None = None,
     return Normalizer.fit(acts, sts, passthrough_state_dims=quaternions), len(acts)
 
 
+def measured_depth_ranges(root: Path, episodes, samples: int = 16, margin: float = 0.2) -> tuple | None:
+    """Per view (near, far) metres for the inverse-depth code (XWAMConfig.depth_ranges): the 0.5th and 99.5th
+    percentiles of valid depth over up to ``samples`` of the given episodes, widened by ``margin``; None if some view
+    has no valid depth. Pixels and frames are subsampled (4x4, every 5th frame): percentiles need no more."""
+    data = EpisodeDataset(root)
+    episodes = list(episodes)
+    pick = [episodes[int(k)] for k in np.linspace(0, len(episodes) - 1, min(samples, len(episodes)))]
+    per_view = None
+    for e in pick:
+        with np.load(data.files[e]) as z:
+            d = z["depth_mm"][:, ::5, ::4, ::4]
+        per_view = per_view or [[] for _ in range(len(d))]
+        for v in range(len(d)):
+            per_view[v].append(d[v][d[v] > 0])
+    ranges = []
+    for vals in per_view or []:
+        mm = np.concatenate(vals)
+        if not mm.size:
+            return None
+        lo, hi = np.percentile(mm, [0.5, 99.5])
+        ranges.append((np.floor(lo * (1 - margin)) / 1000.0, np.ceil(hi * (1 + margin)) / 1000.0))
+    return tuple(ranges) or None
+
+
 def clip_videos(cfg, clip: Clip) -> tuple[torch.Tensor, torch.Tensor]:
     """The autoencoder's inputs of a clip, in [-1, 1]: RGB [V, 3, F, H, W] and inverse depth as 3-channel
     pseudo-RGB [V, 3, F, H, W] (X-WAM's depth encoding, geometry/depth.py)."""
     rgb = torch.from_numpy(clip.rgb).float().div(127.5).sub(1).permute(0, 4, 1, 2, 3)
-    inv = torch.from_numpy(metric_to_inverse_depth(clip.depth, cfg.depth_near, cfg.depth_far))
+    inv = torch.from_numpy(metric_to_inverse_depth(clip.depth, *cfg.depth_bounds()))
     return rgb, inv[:, None].expand(-1, 3, -1, -1, -1)

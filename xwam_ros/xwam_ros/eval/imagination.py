@@ -35,8 +35,8 @@ class Prediction:
     T_base_cam: np.ndarray
 
 
-def step_metrics(pred: Prediction, real: Prediction, Ks, static_views, near: float, far: float) -> dict:
-    """The four metrics of one prediction against the recorded step."""
+def step_metrics(pred: Prediction, real: Prediction, Ks, static_views, near, far) -> dict:
+    """The four metrics of one prediction against the recorded step (near/far: the clouds' depth range per view)."""
     d = metrics.depth_metrics(pred.depth, real.depth)
     fuse = lambda p: fuse_views(p.depth, p.rgb, Ks, list(p.T_base_cam), near, far, voxel=0.005)[0]  # noqa: E731
     return {"psnr": metrics.psnr(pred.rgb[static_views], real.rgb[static_views]), "abs_rel": d["abs_rel"],
@@ -50,7 +50,7 @@ def autoencoder_round_trip(policy, clip) -> tuple[np.ndarray, np.ndarray]:
     rgb, inv = (policy.codec.decode(policy.codec.encode(x[None].to(policy.device)))[0].clamp(-1, 1).cpu()
                 for x in clip_videos(cfg, clip))
     rgb_u8 = ((rgb + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 4, 1).numpy()
-    return rgb_u8, inverse_depth_to_metric(inv.mean(1).numpy(), cfg.depth_near, cfg.depth_far)
+    return rgb_u8, inverse_depth_to_metric(inv.mean(1).numpy(), *cfg.depth_bounds())
 
 
 def clip_step_metrics(policy, ep, start: int, gripper_action: str, seed: int = 0) -> list[dict]:
@@ -70,7 +70,7 @@ def clip_step_metrics(policy, ep, start: int, gripper_action: str, seed: int = 0
         preds = {"model": Prediction(imag.rgb[:, f], imag.depth[:, f], poses(f)), "static": now,
                  "autoencoder": Prediction(ae_rgb[:, f], ae_depth[:, f], poses(f))}
         rows.append({"step": f, "t_s": f * cfg.actions_per_frame * cfg.action_dt,
-                     **{k: step_metrics(p, real, Ks, static, cfg.depth_near, cfg.depth_far) for k, p in preds.items()}})
+                     **{k: step_metrics(p, real, Ks, static, *cfg.depth_bounds()) for k, p in preds.items()}})
     return rows
 
 

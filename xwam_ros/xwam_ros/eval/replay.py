@@ -64,12 +64,6 @@ def _atomic_json(path: Path, obj) -> None:
     os.replace(tmp, path)
 
 
-def _cloud(depths, rgbs, Ks, exts, near, far):
-    keep = [i for i, e in enumerate(exts) if e is not None]
-    return fuse_views(depths[keep], rgbs[keep], [Ks[i] for i in keep], [exts[i] for i in keep], near, far,
-                      voxel=0.005)
-
-
 def imagination_metrics(step: Step, pred: Prediction, rep: Replay, setup, frame_dt: float, near: float,
                         far: float) -> list:
     """Per future step: PSNR/SSIM (static views), AbsRel/delta1 per view, Chamfer of the fused clouds."""
@@ -93,8 +87,9 @@ def imagination_metrics(step: Step, pred: Prediction, rep: Replay, setup, frame_
         pred_state = pred.states[f] if (pred.states is not None and setup.state_source == "ee_pose") else None
         real_ee = rep.ee_at(times[i])
         ee = pred_state if pred_state is not None else real_ee
-        pc = _cloud(pred.depth[:, f], pred.rgb[:, f], Ks, camera_extrinsics(setup.cameras, ee), near, far)
-        rc = _cloud(real.obs.depth, real.obs.rgb, Ks, camera_extrinsics(setup.cameras, real_ee), near, far)
+        pc = fuse_views(pred.depth[:, f], pred.rgb[:, f], Ks, camera_extrinsics(setup.cameras, ee), near, far, 0.005)
+        rc = fuse_views(real.obs.depth, real.obs.rgb, Ks, camera_extrinsics(setup.cameras, real_ee), near, far,
+                        0.005)
         row["chamfer_m"] = metrics.chamfer(pc[0], rc[0])
         out.append(row)
     return out
@@ -185,8 +180,8 @@ def evaluate_bag(bag, setup, predictor, out_dir, model_cfg, stride: int = 10, im
             q = {"t": step.t, "latency_s": pred.latency, "steps": pred.steps,
                  "actions": action_metrics(step, pred, rep, dt, scale)}
             if imagine and pred.rgb is not None:
-                q["imagination"] = imagination_metrics(step, pred, rep, setup, frame_dt, model_cfg.depth_near,
-                                                       model_cfg.depth_far)
+                q["imagination"] = imagination_metrics(step, pred, rep, setup, frame_dt,
+                                                       *model_cfg.depth_bounds())
                 if len(result["queries"]) < 3:  # a few side-by-side strips for the report
                     from .report import frames_strip
                     q["frames_png"] = frames_strip(step, pred, rep, setup, frame_dt,

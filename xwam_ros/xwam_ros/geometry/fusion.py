@@ -26,12 +26,16 @@ def view_points(depth: np.ndarray, rgb: np.ndarray, K: np.ndarray, T_base_cam: n
     return transform_points(T_base_cam, pts).astype(np.float32), rgb.reshape(-1, 3)[valid].astype(np.uint8)
 
 
-def fuse_views(depths, rgbs, Ks, T_base_cam, min_depth: float = 0.05, max_depth: float = 5.0,
+def fuse_views(depths, rgbs, Ks, T_base_cam, min_depth=0.05, max_depth=5.0,
                voxel: float | None = None, stride: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Fuse V views ([V,H,W] metric depth, [V,H,W,3] rgb, [V,3,3] K, [V,4,4] T_base_cam) into one cloud."""
+    """Fuse V views ([V,H,W] metric depth, [V,H,W,3] rgb, [V,3,3] K, [V,4,4] T_base_cam) into one cloud.
+
+    A view whose extrinsic is None (its TF not known yet) is left out; min/max depth: one value or one per view."""
     if not (len(depths) == len(rgbs) == len(Ks) == len(T_base_cam)):
         raise ValueError("fuse_views needs one depth, rgb, K and extrinsic per view")
-    parts = [view_points(d, c, k, t, min_depth, max_depth, stride) for d, c, k, t in zip(depths, rgbs, Ks, T_base_cam)]
+    lo, hi = (np.broadcast_to(np.asarray(x, np.float64), (len(depths),)) for x in (min_depth, max_depth))
+    parts = [view_points(depths[v], rgbs[v], Ks[v], T_base_cam[v], lo[v], hi[v], stride)
+             for v in range(len(depths)) if T_base_cam[v] is not None]
     points = np.concatenate([p for p, _ in parts]) if parts else np.zeros((0, 3), np.float32)
     colors = np.concatenate([c for _, c in parts]) if parts else np.zeros((0, 3), np.uint8)
     if voxel:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .layout import StateLayout
 
 
@@ -58,6 +60,9 @@ class XWAMConfig:
     # state its range; fixing it per robot keeps predicted depth metric.
     depth_near: float = 0.1
     depth_far: float = 4.0
+    # per view (near, far) in view order, overriding the pair above: a wrist camera sees centimetres, a static one
+    # metres, and one shared range leaves each a sliver of the code (the trainer measures them from the data)
+    depth_ranges: tuple = ()
     extras: dict = field(default_factory=dict)
 
     # --- derived sizes ---------------------------------------------------------------------------------------------
@@ -106,10 +111,20 @@ class XWAMConfig:
     def num_main_only_layers(self) -> int:
         return self.num_layers - self.num_depth_layers
 
+    def depth_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per view near and far planes [V] (metres) of the inverse-depth code (geometry/depth.py)."""
+        pairs = self.depth_ranges or ((self.depth_near, self.depth_far),) * self.num_views
+        return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+
     # --- validation ------------------------------------------------------------------------------------------------
     def validate(self) -> "XWAMConfig":
         def bad(name, why):
             raise ValueError(f"XWAMConfig.{name}: {why}")
+
+        try:  # YAML and JSON give lists; one hashable form
+            self.depth_ranges = tuple(tuple(float(x) for x in p) for p in self.depth_ranges)
+        except (TypeError, ValueError):
+            bad("depth_ranges", f"need (near, far) pairs of numbers, got {self.depth_ranges!r}")
 
         for name in ("dim", "ffn_dim", "num_heads", "num_layers", "text_dim", "text_len", "freq_dim",
                      "latent_channels", "action_dim", "state_dim", "actions_per_frame", "num_frames", "num_actions",
@@ -154,6 +169,11 @@ class XWAMConfig:
             bad("action_steps", f"({self.action_steps}) must not exceed video_steps ({self.video_steps})")
         if not 0 < self.depth_near < self.depth_far:
             bad("depth_near", f"need 0 < depth_near < depth_far, got {self.depth_near}, {self.depth_far}")
+        if self.depth_ranges and len(self.depth_ranges) != self.num_views:
+            bad("depth_ranges", f"need one (near, far) per view ({self.num_views}), got {self.depth_ranges}")
+        for v, pair in enumerate(self.depth_ranges):
+            if len(pair) != 2 or not 0 < pair[0] < pair[1]:
+                bad("depth_ranges", f"view {self.view_names[v]!r}: need (near, far) with 0 < near < far, got {pair}")
         if self.gripper_action not in ("delta", "absolute"):
             bad("gripper_action", f"must be 'delta' or 'absolute', got {self.gripper_action!r}")
         if self.action_space not in ("ee_delta", "joint"):
@@ -176,6 +196,7 @@ class XWAMConfig:
         d = dataclasses.asdict(self)
         for k in ("patch_size", "vae_stride", "view_names", "view_kinds"):
             d[k] = list(d[k])
+        d["depth_ranges"] = [list(p) for p in d["depth_ranges"]]
         return d
 
     @classmethod

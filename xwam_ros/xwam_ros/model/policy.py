@@ -71,6 +71,8 @@ class XWAMPolicy:
         self.dtype = dtype
         self.transformer = transformer.to(self.device, dtype).eval()
         self.codec = codec.to(self.device).eval() if hasattr(codec, "to") else codec
+        if hasattr(self.codec, "check_matches"):
+            self.codec.check_matches(config)
         self.text_encoder = text_encoder.to(self.device).eval() if hasattr(text_encoder, "to") else text_encoder
         self.normalizer = normalizer
         if normalizer.action_dim != config.action_dim or normalizer.state_dim != config.state_dim:
@@ -262,7 +264,7 @@ class XWAMPolicy:
         inv = self.codec.decode(depth_latent.float())[0].mean(dim=1)  # pseudo-RGB inverse depth -> [V, F, H, W]
         t2 = time.perf_counter()
         rgb_u8 = ((rgb.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 4, 1).cpu().numpy()
-        depth = inverse_depth_to_metric(inv.cpu().numpy(), c.depth_near, c.depth_far)
+        depth = inverse_depth_to_metric(inv.cpu().numpy(), *c.depth_bounds())
         acts = self.normalizer.denormalize_actions(st.actions[0].float().cpu().numpy())
         sts = self.normalizer.denormalize_states(st.states[0].float().cpu().numpy())
         timings = {"denoise": t1 - t0, "decode": t2 - t1}

@@ -95,17 +95,33 @@ class LatentCodec(nn.Module):
     def latent_channels(self) -> int:
         return self.vae.config.z_dim
 
+    def check_matches(self, cfg) -> "LatentCodec":
+        """Raise if the model config expects other latents than this autoencoder makes."""
+        c = self.vae.config
+        if c.z_dim != cfg.latent_channels or c.scale_factor_spatial != cfg.vae_stride[1] \
+                or c.scale_factor_temporal != cfg.vae_stride[0]:
+            raise _error(f"the VAE makes {c.z_dim} channels at stride ({c.scale_factor_temporal}, "
+                         f"{c.scale_factor_spatial}) but the model config expects {cfg.latent_channels} channels at "
+                         f"vae_stride {tuple(cfg.vae_stride)}")
+        return self
+
     @classmethod
     def tiny(cls, cfg, seed: int = 0, base_dim: int = 16) -> "LatentCodec":
-        """A small member of the Wan2.2 VAE family (same code path as the 5B's VAE) for CPU configs."""
-        if tuple(cfg.vae_stride) != (4, 16, 16):
-            raise ValueError(f"XWAMConfig.vae_stride: the Wan2.2 VAE family has (4, 16, 16), got {cfg.vae_stride}")
+        """A small member of the Wan2.2 VAE family (the 5B VAE's code path: residual blocks, 2x2 patchify, 4x in
+        time) for CPU configs. vae_stride (4, 16, 16) is Wan2.2's three 2x downsamples; (4, 8, 8) drops the last
+        one, which keeps an 8x8 latent grid per view at 64x64 frames (a quarter of the encoder cost of 128x128)."""
+        stages = {16: ([1, 2, 4, 4], [False, True, True]), 8: ([1, 2, 2], [True, True])}
+        if tuple(cfg.vae_stride)[0] != 4 or cfg.vae_stride[1] != cfg.vae_stride[2] or cfg.vae_stride[1] not in stages:
+            raise ValueError(f"XWAMConfig.vae_stride: the tiny Wan2.2-family VAE has (4, 16, 16) or (4, 8, 8), "
+                             f"got {cfg.vae_stride}")
+        dim_mult, temporal = stages[cfg.vae_stride[1]]
         g = torch.random.fork_rng()
         with g:
             torch.manual_seed(seed)
             vae = AutoencoderKLWan(base_dim=base_dim, decoder_base_dim=base_dim, z_dim=cfg.latent_channels,
+                                   dim_mult=dim_mult, temperal_downsample=temporal,
                                    num_res_blocks=1, is_residual=True, in_channels=12, out_channels=12, patch_size=2,
-                                   scale_factor_temporal=4, scale_factor_spatial=16,
+                                   scale_factor_temporal=4, scale_factor_spatial=cfg.vae_stride[1],
                                    latents_mean=[0.0] * cfg.latent_channels, latents_std=[1.0] * cfg.latent_channels)
         return cls(vae)
 

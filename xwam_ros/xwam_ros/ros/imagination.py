@@ -115,7 +115,7 @@ class ImaginationPublisher:
             stamp = obs_t + f * frame_dt
             exts = camera_extrinsics(cfg.cameras, imag.states[f] if ee_model else None, calibration)
             cloud = fused_cloud_msg(imag.depth[:, f], imag.rgb[:, f], Ks, exts, stamp, cfg.base_frame,
-                                    mc.depth_near, mc.depth_far, cfg.cloud_voxel, cfg.cloud_stride)
+                                    *mc.depth_bounds(), cfg.cloud_voxel, cfg.cloud_stride)
             self.cloud_pub.publish(cloud)
             clouds.append(cloud)
             for v, cam in enumerate(cfg.cameras):

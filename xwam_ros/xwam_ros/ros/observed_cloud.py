@@ -37,7 +37,7 @@ class ObservedCloudPublisher:
         state = built.obs.state if cfg.state_source == "ee_pose" else None
         exts = camera_extrinsics(cfg.cameras, state, calibration)
         self.pub.publish(fused_cloud_msg(built.obs.depth, built.obs.rgb, [f.K for f in built.frames], exts, obs_t,
-                                         cfg.base_frame, mc.depth_near, mc.depth_far, cfg.cloud_voxel,
+                                         cfg.base_frame, *mc.depth_bounds(), cfg.cloud_voxel,
                                          cfg.cloud_stride))
         self.published += 1
         self.latency.append(time.perf_counter() - t0)

@@ -39,12 +39,11 @@ def ee_pose_msg(row: np.ndarray, arm: int = 0) -> Pose:
     return pose_msg(ee_pose_to_matrix(layout.position(row, arm), layout.quaternion(row, arm)))
 
 
-def fused_cloud_msg(depths, rgbs, Ks, extrinsics, stamp_s: float, frame_id: str, near: float, far: float,
+def fused_cloud_msg(depths, rgbs, Ks, extrinsics, stamp_s: float, frame_id: str, near, far,
                     voxel: float, stride: int) -> PointCloud2:
-    """One x y z rgb cloud of every view whose extrinsic is known (None = skip that view)."""
-    keep = [i for i, e in enumerate(extrinsics) if e is not None]
-    pts, cols = fuse_views(depths[keep], rgbs[keep], [Ks[i] for i in keep], [extrinsics[i] for i in keep],
-                           min_depth=near, max_depth=far, voxel=voxel or None, stride=stride)
+    """One x y z rgb cloud of every view whose extrinsic is known (None = skip that view); near/far per view."""
+    pts, cols = fuse_views(depths, rgbs, Ks, extrinsics, min_depth=near, max_depth=far, voxel=voxel or None,
+                           stride=stride)
     return make_xyzrgb_cloud(pts, cols, Header(stamp=time_msg(stamp_s), frame_id=frame_id), PointCloud2, PointField)
 
 

@@ -13,6 +13,7 @@ import torch
 from transforms3d.quaternions import mat2quat
 
 from ..data.clips import Clip  # noqa: F401  (re-exported: the trainer's sample type)
+from ..geometry.depth import invalid_to_far
 from ..model.layout import ONE_ARM, StateLayout
 from ..sim.procedural import HOME, CameraRig, default_boxes, fk
 
@@ -78,5 +79,5 @@ class ProceduralClips(torch.utils.data.Dataset):
         pad_a[:ONE_ARM.action_size] = 1  # the rig is one arm: a two-arm model's second arm is padding
         pad_s = np.zeros(c.state_dim, np.float32)
         pad_s[:ONE_ARM.state_size] = 1
-        return Clip(rgb, np.nan_to_num(depth, nan=c.depth_far), actions, StateLayout.of(c).pad(states),
+        return Clip(rgb, invalid_to_far(depth, c.depth_bounds()[1]), actions, StateLayout.of(c).pad(states),
                     f"reach the box {i % len(self.boxes)}", pad_a, pad_s)

@@ -38,6 +38,9 @@ class LatentCache:
         # so changing the data (seed, clip count -> stats) never reuses stale entries
         h.update(json.dumps(self.policy.normalizer.to_dict(), sort_keys=True, default=str).encode())
         h.update(f"{type(self.clips).__name__}:{getattr(self.clips, 'cache_key', getattr(self.clips, 'seed', ''))}".encode())
+        c = self.policy.config  # what turns a clip into VAE inputs: frame size, horizon, the depth code's ranges
+        h.update(repr((c.height, c.width, c.num_frames, c.actions_per_frame, c.view_names,
+                       [b.tolist() for b in c.depth_bounds()])).encode())
         for k, v in sorted(self.policy.codec.state_dict().items()):
             h.update(k.encode())
             h.update(v.detach().cpu().numpy().tobytes()[:4096])

@@ -85,23 +85,33 @@ def sample_draws(cfg: TrainConfig, batch: TrainBatch, step: int, global_indices)
 
 
 def dataset_overrides(cfg: TrainConfig) -> dict:
-    """What the dataset itself says about the robot: control rate, camera kinds, action conventions."""
+    """What the dataset itself says about the robot: control rate, camera kinds, action conventions, and each
+    camera's depth range as measured on the training episodes."""
     if cfg.data == "procedural":
         return {}
+    from ..data.clips import measured_depth_ranges
     from ..data.episodes import EpisodeDataset
-    m = EpisodeDataset(cfg.data).meta
-    return {"action_dt": 1.0 / m.fps, "view_names": tuple(m.view_names), "view_kinds": tuple(m.view_kinds),
-            "action_space": m.action_space, "gripper_action": m.gripper_action}
+    data = EpisodeDataset(cfg.data)
+    m = data.meta
+    out = {"action_dt": 1.0 / m.fps, "view_names": tuple(m.view_names), "view_kinds": tuple(m.view_kinds),
+           "action_space": m.action_space, "gripper_action": m.gripper_action}
+    ranges = measured_depth_ranges(cfg.data, range(max(1, len(data) - cfg.val_episodes)))
+    return {**out, "depth_ranges": ranges} if ranges else out
+
+
+def model_config(cfg: TrainConfig):
+    """The model config a training run builds: the preset, what the dataset says, then ``cfg.model``."""
+    return get_preset(cfg.preset, **{**dataset_overrides(cfg), **cfg.model})
 
 
 def build_policy(cfg: TrainConfig, clips_cfg=None) -> XWAMPolicy:
     if cfg.init_from and not cfg.init_from.startswith(("official:", "wan:")):
         return XWAMPolicy.from_pretrained(cfg.init_from)
-    mcfg = get_preset(cfg.preset, **{**dataset_overrides(cfg), **cfg.model})
+    mcfg = model_config(cfg)
     policy = XWAMPolicy.from_config(mcfg, seed=cfg.seed)
     if cfg.vae:  # e.g. the recipe's reconstruction-trained tiny VAE, or a Wan2.2 VAE in diffusers layout
         from ..model.vae import LatentCodec
-        policy.codec = LatentCodec.from_pretrained(cfg.vae).eval()
+        policy.codec = LatentCodec.from_pretrained(cfg.vae).check_matches(mcfg).eval()
     if cfg.init_from.startswith("official:"):
         from ..model.loading import load_official_xwam
         policy.transformer = load_official_xwam(cfg.init_from[9:], mcfg)[0]

@@ -1,0 +1,33 @@
+"""The recipe end to end at smoke size on real simulator episodes: VAE, stats, X-WAM, export."""
+import json
+
+import numpy as np
+import pytest
+
+from xwam_ros.data.clips import cut_clip
+from xwam_ros.data.episodes import EpisodeDataset
+from xwam_ros.model.policy import Observation, XWAMPolicy
+from xwam_ros.train.recipe import MODEL, SMOKE, run_recipe
+
+
+@pytest.mark.slow  # a few steps of every stage (~1 min)
+def test_smoke_recipe_exports_a_policy_on_the_measured_depth_ranges(sim_dataset, tmp_path):
+    kw = {k: v for k, v in SMOKE.items() if k != "episodes"}
+    summary = run_recipe(tmp_path / "r", seed=0, episodes=2, data=sim_dataset, log=lambda *_: None, **kw)
+    assert set(summary) >= {"vae_s", "train_s", "loss_first", "loss_last", "checkpoint"}
+    policy = XWAMPolicy.from_pretrained(tmp_path / "r" / "export")
+    c = policy.config
+    assert tuple(c.vae_stride) == MODEL["vae_stride"] and (c.latent_h, c.latent_w) == (8, 8)
+    # each camera's range comes from its own depths: the wrist camera's is centimetres, the static ones' metres
+    data = EpisodeDataset(sim_dataset)[0]
+    near, far = c.depth_bounds()
+    for v in range(c.num_views):
+        d = data.depth[v][np.isfinite(data.depth[v])]
+        assert np.mean((d >= near[v]) & (d <= far[v])) > 0.98, c.view_names[v]
+    wrist = c.view_kinds.index("wrist")
+    assert far[wrist] < 0.6 < near[c.view_kinds.index("static")] * 2
+    card = json.loads((tmp_path / "r" / "export" / "MODEL_CARD.json").read_text())
+    assert card["recipe"]["vae_base"] == SMOKE["vae_base"]
+    clip = cut_clip(data, 0, c)
+    imag = policy.imagine(Observation(clip.rgb[:, 0], clip.states[0], clip.instruction), seed=0)
+    assert imag.depth.shape[0] == c.num_views and np.isfinite(imag.depth).all()
