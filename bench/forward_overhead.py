@@ -8,7 +8,14 @@ same process and interleaved round-robin so that load from other jobs hits both 
 ratio = forward / matmuls (target <= 1.15), in wall time and in process CPU time. float32 CPU, BENCH_THREADS threads (default 2), median of --reps.
 The machine is shared: the load average (`uptime`) before and after is written with the results.
 
+With OFFICIAL_XWAM_DIR pointing at a scratch copy of the official X-WAM code (github.com/sharinka0715/X-WAM; its
+`modules/` and `utils/`, plus einops importable; never committed here), the official XWAMModel is built at the same
+config, loaded strictly with the same weights and timed on the same inputs in the same interleaved loop; its outputs
+are checked against ours (max |diff| printed). Its forward has no text K/V cache, so it is also timed with ours
+off (official_ms vs forward_nocache_ms is the like-for-like pair).
+
     python bench/forward_overhead.py [--reps 30] [--configs tiny mid dim768] [--compile]
+    OFFICIAL_XWAM_DIR=/path/to/X-WAM PYTHONPATH=/path/to/einops python bench/forward_overhead.py
 """
 from __future__ import annotations
 
@@ -82,6 +89,41 @@ def inputs(cfg, seed=0):
             torch.randn(1, cfg.num_states, cfg.state_dim, generator=g), tp)
 
 
+def official_model(cfg, net):
+    """The official XWAMModel at ``cfg`` holding ``net``'s weights (strict), from OFFICIAL_XWAM_DIR; None if unset.
+
+    Its import pulls training-only packages (lightning, imageio, ftfy, torchvision) that this forward never uses;
+    stand-in modules satisfy the imports. Its attention casts q/k/v to bfloat16 for flash-attention on GPU; here it
+    runs in float32 like ours."""
+    root = os.environ.get("OFFICIAL_XWAM_DIR")
+    if not root:
+        return None
+    import types
+
+    import diffusers.models.modeling_utils  # noqa: F401  (these probe installed packages: import before the stand-ins)
+    import transformers  # noqa: F401
+    from torch import nn
+    for name in ("lightning", "imageio", "imageio.v2", "ftfy", "torchvision"):
+        sys.modules.setdefault(name, types.ModuleType(name))
+    sys.modules["lightning"].LightningModule = nn.Module
+    sys.modules["ftfy"].fix_text = lambda s: s
+    torch.cuda.current_device = lambda: "cpu"  # evaluated in a default argument of its T5 module at import
+    sys.path.insert(0, root)
+    import modules.attention as official_attention
+    from modules.wan_model import XWAMModel
+    defaults = list(official_attention.attention.__defaults__)
+    defaults[-1] = torch.float32
+    official_attention.attention.__defaults__ = tuple(defaults)
+    m = XWAMModel(model_type="ti2v", num_modalities=2, num_views=cfg.num_views, patch_size=tuple(cfg.patch_size),
+                  text_len=cfg.text_len, in_dim=cfg.latent_channels, dim=cfg.dim, ffn_dim=cfg.ffn_dim,
+                  freq_dim=cfg.freq_dim, text_dim=cfg.text_dim, action_dim=cfg.action_dim,
+                  action_num=cfg.actions_per_frame, proprio_dim=cfg.state_dim, out_dim=cfg.latent_channels,
+                  num_heads=cfg.num_heads, num_layers=cfg.num_layers, num_extra_layers=cfg.num_depth_layers,
+                  eps=cfg.eps)
+    m.load_state_dict(net.state_dict(), strict=True)
+    return m.eval()
+
+
 def measure(name: str, reps: int, compile_: bool) -> dict:
     preset, over = CONFIGS[name]
     cfg = get_preset(preset, **over, compile=compile_)
@@ -91,6 +133,15 @@ def measure(name: str, reps: int, compile_: bool) -> dict:
     with torch.inference_mode():
         cache = net.prepare_text(txt)
         fwd = lambda: net(v, tv, None, a, ta, s, ts, text_cache=cache)  # noqa: E731
+        fns = {"fwd": fwd}
+        official = None if compile_ else official_model(cfg, net)
+        if official is not None:
+            fns["nocache"] = lambda: net(v, tv, txt, a, ta, s, ts)  # noqa: E731
+            fns["official"] = lambda: official(v, tv.float(), txt, actions=a, t_actions=ta.float(), proprios=s,  # noqa: E731
+                                               t_proprios=ts.float(), run_depth=False)
+            ours, theirs = net(v, tv, txt, a, ta, s, ts), fns["official"]()
+            official_diff = max(float((x - y).abs().max()) for x, y in zip(
+                (ours.video, ours.actions, ours.states), theirs[:3]))
         fwd()  # warm-up (and compile)
         rec = MatmulRecorder()
         with rec:
@@ -101,10 +152,11 @@ def measure(name: str, reps: int, compile_: bool) -> dict:
             for func, args, kw in calls:
                 func(*args, **kw)
         matmuls()
-        wall = {"fwd": [], "mm": []}
-        cpu = {"fwd": [], "mm": []}
-        for _ in range(reps):  # interleaved: machine load hits both alike
-            for key, fn in (("fwd", fwd), ("mm", matmuls)):
+        fns["mm"] = matmuls
+        wall = {k: [] for k in fns}
+        cpu = {k: [] for k in fns}
+        for _ in range(reps):  # interleaved: machine load hits all alike
+            for key, fn in fns.items():
                 c0, t0 = time.process_time(), time.perf_counter()
                 fn()
                 wall[key].append(time.perf_counter() - t0)
@@ -117,7 +169,12 @@ def measure(name: str, reps: int, compile_: bool) -> dict:
             # CPU time of the process: less sensitive to other jobs than wall time (exact with 1 thread; with
             # more, OpenMP spin-waiting counts too)
             "forward_cpu_ms": round(1e3 * cf, 3), "matmuls_cpu_ms": round(1e3 * cm, 3), "ratio_cpu": round(cf / cm, 3),
-            "compile": compile_, "reps": reps, "threads": torch.get_num_threads()}
+            "compile": compile_, "reps": reps, "threads": torch.get_num_threads(),
+            **({"forward_nocache_ms": round(1e3 * statistics.median(wall["nocache"]), 3),
+                "official_ms": round(1e3 * statistics.median(wall["official"]), 3),
+                "official_over_ours": round(statistics.median(wall["official"]) / statistics.median(wall["nocache"]),
+                                            3),
+                "official_max_abs_diff": official_diff} if official is not None else {})}
 
 
 def uptime() -> str:
@@ -143,8 +200,11 @@ def main():
         if a.compile:
             rows.append(measure(name, reps, True))
     load_after = uptime()
-    print(table(rows, ["config", "compile", "seq_len", "matmul_calls", "forward_ms", "matmuls_ms", "ratio",
-                       "ratio_of_min", "ratio_cpu"]))
+    cols = ["config", "compile", "seq_len", "matmul_calls", "forward_ms", "matmuls_ms", "ratio", "ratio_of_min",
+            "ratio_cpu"]
+    if any("official_ms" in r for r in rows):
+        cols += ["forward_nocache_ms", "official_ms", "official_over_ours", "official_max_abs_diff"]
+    print(table(rows, cols))
     print("target: ratio <= 1.15;", "load before:", load_before, "| after:", load_after)
     print(f"wrote {write(a.name, rows, {'uptime_before': load_before, 'uptime_after': load_after, 'target_ratio': 1.15})}")
 
