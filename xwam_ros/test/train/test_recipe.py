@@ -14,7 +14,7 @@ from xwam_ros.train.recipe import MODEL, SMOKE, run_recipe
 def test_smoke_recipe_exports_a_policy_on_the_measured_depth_ranges(sim_dataset, tmp_path):
     kw = {k: v for k, v in SMOKE.items() if k != "episodes"}
     summary = run_recipe(tmp_path / "r", seed=0, episodes=2, data=sim_dataset, log=lambda *_: None, **kw)
-    assert set(summary) >= {"vae_s", "train_s", "loss_first", "loss_last", "checkpoint"}
+    assert set(summary) >= {"vae_s", "decoder_s", "train_s", "loss_first", "loss_last", "checkpoint"}
     policy = XWAMPolicy.from_pretrained(tmp_path / "r" / "export")
     c = policy.config
     assert tuple(c.vae_stride) == MODEL["vae_stride"] and (c.latent_h, c.latent_w) == (8, 8)

@@ -1,4 +1,4 @@
-"""One command from a seed to the tiny policy checkpoint the built-in demo ships (about an hour on 2 CPU cores).
+"""One command from a seed to the tiny policy checkpoint the built-in demo ships (about 3 h on 2 CPU cores).
 
     xwam-ros recipe --out runs/recipe --seed 0            # full: simulator demos -> VAE -> X-WAM
     xwam-ros recipe --out /tmp/r --smoke                  # every stage for a few steps (minutes)
@@ -7,8 +7,10 @@ Stages (timed, written to ``<out>/recipe.json``):
 1. demos: the scripted expert in the robosuite Lift simulator, recorded as an episode dataset (``sim/rollout.py``);
    ``--data DIR`` reuses an existing dataset instead (e.g. converted from your robot's bags);
 2. VAE: a tiny member of the Wan2.2 VAE family (``LatentCodec.tiny``: the same AutoencoderKLWan code path as the
-   5B's VAE) trained for reconstruction on the demos' RGB and inverse-depth frames, then its per-channel latent
-   mean/std measured and stored in its config (as Wan2.2's latents_mean/std);
+   5B's VAE, at stride 8: 8x8 latents per 64x64 view) trained for reconstruction on the demos' RGB and
+   inverse-depth frames (each camera on its own measured depth range), then its per-channel latent mean/std
+   measured and stored in its config (as Wan2.2's latents_mean/std); then its decoder alone refined on whole clips
+   (``refine_decoder``: the later causal chunks, which 5-frame windows never reach);
 3. normalisation stats (q01/q99, symmetric for actions) of the training episodes (saved with the checkpoint);
 4. the tiny X-WAM trained through the normal trainer (ANS unless ``--sampler``); ``<out>/run/last`` is the policy,
    ``<out>/export`` the same without optimizer state and with a float16 VAE (what ``models/lift_tiny`` ships).
@@ -28,11 +30,26 @@ from ..model.vae import LatentCodec
 from .config import TrainConfig
 from .trainer import make_clips, model_config, train
 
-FULL = dict(episodes=200, vae_steps=3000, vae_batch=4, vae_base=32, steps=12000, batch_size=32)
-SMOKE = dict(episodes=4, vae_steps=4, vae_batch=2, vae_base=8, steps=6, batch_size=4)
+FULL = dict(episodes=200, vae_steps=2500, vae_batch=4, vae_base=32, decoder_steps=800, steps=10000, batch_size=16)
+SMOKE = dict(episodes=4, vae_steps=4, vae_batch=2, vae_base=8, decoder_steps=2, steps=6, batch_size=4)
 # the shipped models' latent grid: 64x64 frames at stride 8 -> 8x8 latents per view (4x4 tokens); at Wan2.2's 16
 # the 4x4 latents could not hold a cube or a gripper (autoencoder round trip 18.6 dB, depth AbsRel 0.34)
 MODEL = {"vae_stride": (4, 8, 8)}
+
+
+def _vae_videos(cfg, clips, seed: int, max_clips: int) -> torch.Tensor:
+    """RGB and depth videos [N, 3, F, H, W] of up to ``max_clips`` clips (bounded memory for large datasets)."""
+    pick = np.random.default_rng(seed).permutation(len(clips))[:max_clips]
+    return torch.cat([torch.cat(clip_videos(cfg, clips[int(i)])) for i in sorted(pick)])
+
+
+def _cosine_adamw(params, lr: float, steps: int):
+    """AdamW with 5 % linear warmup, then a cosine to zero."""
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    warm = max(1, steps // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + np.cos(np.pi * min(1.0, s / max(1, steps)))))
+    return opt, sched
 
 
 def train_vae(cfg, clips, steps: int, seed: int, out: Path, batch: int = 4, base_dim: int = 32, lr: float = 1e-3,
@@ -44,12 +61,8 @@ def train_vae(cfg, clips, steps: int, seed: int, out: Path, batch: int = 4, base
     the last steps at a small rate are what bring the reconstruction's fine detail."""
     codec = LatentCodec.tiny(cfg, seed=seed, base_dim=base_dim)
     vae = codec.vae.train().requires_grad_(True)
-    pick = np.random.default_rng(seed).permutation(len(clips))[:max_clips]  # bounded memory for large datasets
-    data = torch.cat([torch.cat(clip_videos(cfg, clips[int(i)])) for i in sorted(pick)])  # RGB and depth videos
-    opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.01)
-    warm = max(1, steps // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + np.cos(np.pi * min(1.0, s / max(1, steps)))))
+    data = _vae_videos(cfg, clips, seed, max_clips)
+    opt, sched = _cosine_adamw(vae.parameters(), lr, steps)
     g = torch.Generator().manual_seed(seed)
     for step in range(steps):
         s0 = int(torch.randint(data.shape[2] - frames + 1, (1,), generator=g))
@@ -74,8 +87,40 @@ def train_vae(cfg, clips, steps: int, seed: int, out: Path, batch: int = 4, base
     return out
 
 
-def run_recipe(out: Path, seed: int, episodes: int, vae_steps: int, vae_batch: int, vae_base: int, steps: int,
-               batch_size: int, data: Path | None = None, sampler: str = "ans", vae: Path | None = None,
+def refine_decoder(cfg, clips, vae_dir: Path, steps: int, seed: int, batch: int = 2, lr: float = 3e-4,
+                   max_clips: int = 384, log=print) -> Path:
+    """Train the decoder alone on whole clips (every frame the model predicts), the encoder frozen; saved in place.
+
+    The first stage sees 1 + 4-frame windows, so the causal decoder's later chunks (frames 5-8: the second latent
+    frame onwards, whose temporal caches come from a decoded chunk, not from the first frame) never trained and
+    decoded at 17-21 dB where frames 1-4 reached 25. With the encoder frozen the latents, their statistics and
+    anything already trained on them (the latent cache, the DiT) stay valid, so this stage can run at any time."""
+    vae = LatentCodec.from_pretrained(vae_dir).vae
+    vae.requires_grad_(False)
+    decoder = [vae.post_quant_conv, vae.decoder]
+    for m in decoder:
+        m.train().requires_grad_(True)
+    data = _vae_videos(cfg, clips, seed, max_clips)
+    opt, sched = _cosine_adamw([p for m in decoder for p in m.parameters()], lr, steps)
+    g = torch.Generator().manual_seed(seed + 1)
+    for step in range(steps):
+        x = data[torch.randint(len(data), (batch,), generator=g)]
+        with torch.no_grad():
+            z = vae.encode(x).latent_dist.mode()  # what the DiT learns to predict (LatentCodec.encode)
+        loss = torch.nn.functional.mse_loss(vae.decode(z).sample, x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(opt.param_groups[0]["params"], 1.0)
+        opt.step()
+        sched.step()
+        if step % max(1, steps // 10) == 0 or step == steps - 1:
+            log(f"[recipe] decoder step {step + 1}/{steps} recon mse {loss.item():.4f}")
+    vae.eval().requires_grad_(False).save_pretrained(str(vae_dir))
+    return Path(vae_dir)
+
+
+def run_recipe(out: Path, seed: int, episodes: int, vae_steps: int, vae_batch: int, vae_base: int,
+               decoder_steps: int, steps: int, batch_size: int, data: Path | None = None, sampler: str = "ans", vae: Path | None = None,
                cache_dir: Path | None = None, task: str = "Lift", log=print) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -97,16 +142,21 @@ def run_recipe(out: Path, seed: int, episodes: int, vae_steps: int, vae_batch: i
     t = time.perf_counter()
     if vae is None:
         clips, train_ids, _ = make_clips(tcfg, mcfg)
-        vae = train_vae(mcfg, torch.utils.data.Subset(clips, train_ids), vae_steps, seed, out / "vae", batch=vae_batch,
-                        base_dim=vae_base, log=log)
-    times["vae_s"] = time.perf_counter() - t
+        train_clips = torch.utils.data.Subset(clips, train_ids)
+        vae = train_vae(mcfg, train_clips, vae_steps, seed, out / "vae", batch=vae_batch, base_dim=vae_base, log=log)
+        times["vae_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        refine_decoder(mcfg, train_clips, vae, decoder_steps, seed, log=log)
+        times["decoder_s"] = time.perf_counter() - t
+    else:
+        times["vae_s"] = 0.0
     tcfg.vae = str(vae)
     t = time.perf_counter()
     res = train(tcfg.validate(), log=log)
     times["train_s"] = time.perf_counter() - t
     h = res["history"]
     summary = {"seed": seed, "task": task, "data": str(data), "episodes": episodes, "vae_steps": vae_steps,
-               "vae_batch": vae_batch, "vae_base": vae_base, "steps": steps,
+               "vae_batch": vae_batch, "vae_base": vae_base, "decoder_steps": decoder_steps, "steps": steps,
                "batch_size": batch_size, "sampler": sampler, **{k: round(v, 2) for k, v in times.items()},
                "loss_first": h[0]["loss"], "loss_last": float(np.mean([r["loss"] for r in h[-10:]])),
                "validation": {k: v for k, v in h[-1].items() if k.startswith("val/")},
