@@ -124,21 +124,30 @@ def test_validation_config_errors():
 
 
 def test_latent_cache_encodes_each_clip_once_across_runs(tmp_path):
-    """Counts calls on the real codec object (its encode wrapped by a counter), across two cache instances."""
+    """Counts calls on the real codec object (its encode wrapped by a counter), across cache instances."""
     from xwam_ros.model.policy import XWAMPolicy
     from xwam_ros.train.latent_cache import LatentCache
 
     policy = XWAMPolicy.from_config(get_preset("tiny"))
-    clips = ProceduralClips(policy.config, 2)
+    clips = ProceduralClips(policy.config, 3)
     calls = []
     real = policy.codec.encode
-    policy.codec.encode = lambda video: calls.append(video.shape) or real(video)
+    policy.codec.encode = lambda video: calls.append(video.shape[0]) or real(video)
     first = LatentCache(policy, clips, tmp_path)
     a = [first.item(i) for i in (0, 1, 0, 1)]
-    assert len(calls) == 4  # RGB + depth per clip, once
+    assert calls == [2, 2]  # one call per clip: its RGB and depth videos together, once
     second = LatentCache(policy, clips, tmp_path)
     b = [second.item(i) for i in (1, 0)]
-    assert len(calls) == 4 and torch.equal(a[1]["video"], b[0]["video"]) and torch.equal(a[0]["depth"], b[1]["depth"])
-    policy.codec.vae.decoder.conv_out.weight.data.add_(1.0)  # a different VAE must not reuse the entries
+    assert len(calls) == 2 and torch.equal(a[1]["video"], b[0]["video"]) and torch.equal(a[0]["depth"], b[1]["depth"])
+    second.warm([0, 1, 2])  # only the missing clip
+    assert calls == [2, 2, 2]
+    policy.codec.vae.decoder.conv_out.weight.data.add_(1.0)  # a refined decoder: the latents are still valid
     LatentCache(policy, clips, tmp_path).item(0)
-    assert len(calls) == 6
+    assert len(calls) == 3
+    policy.codec.vae.encoder.conv_in.weight.data.add_(0.1)  # another encoder must not reuse the entries
+    fresh = LatentCache(policy, clips, tmp_path)
+    fresh.warm([0, 1, 2], show=False, batch=2)  # batched: [clip 0, clip 1], [clip 2]
+    assert calls[3:] == [4, 2]
+    one = LatentCache(policy, clips, tmp_path / "one").item(1)  # the same clip encoded alone
+    assert torch.allclose(fresh.item(1)["video"], one["video"], atol=1e-5)
+    assert not torch.allclose(fresh.item(1)["video"], a[1]["video"], atol=1e-3)

@@ -95,6 +95,20 @@ class LatentCodec(nn.Module):
     def latent_channels(self) -> int:
         return self.vae.config.z_dim
 
+    def encoder_key(self) -> str:
+        """A hash of everything that determines the (normalised) latents: encoder weights, latent statistics and
+        strides. The decoder is not in it: refining the decoder keeps cached latents valid."""
+        import hashlib
+        h = hashlib.sha1(repr((self.vae.config.z_dim, self.vae.config.scale_factor_spatial,
+                               self.vae.config.scale_factor_temporal)).encode())
+        for name in ("encoder", "quant_conv"):
+            for k, v in sorted(getattr(self.vae, name).state_dict().items()):
+                h.update(k.encode())
+                h.update(v.detach().float().cpu().numpy().tobytes())
+        for t in (self.mean, self.std):
+            h.update(t.cpu().numpy().tobytes())
+        return h.hexdigest()
+
     def check_matches(self, cfg) -> "LatentCodec":
         """Raise if the model config expects other latents than this autoencoder makes."""
         c = self.vae.config

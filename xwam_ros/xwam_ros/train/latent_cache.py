@@ -41,44 +41,51 @@ class LatentCache:
         c = self.policy.config  # what turns a clip into VAE inputs: frame size, horizon, the depth code's ranges
         h.update(repr((c.height, c.width, c.num_frames, c.actions_per_frame, c.view_names,
                        [b.tolist() for b in c.depth_bounds()])).encode())
-        for k, v in sorted(self.policy.codec.state_dict().items()):
-            h.update(k.encode())
-            h.update(v.detach().cpu().numpy().tobytes()[:4096])
+        h.update(self.policy.codec.encoder_key().encode())  # the decoder does not change the latents
         return h.hexdigest()[:12]
 
-    def warm(self, indices, show: bool = True) -> None:
+    def _file(self, i: int) -> Path:
+        return self.dir / f"clip_{i:06d}_{self._codec_key()}.pt"
+
+    def warm(self, indices, show: bool = True, batch: int = 4) -> None:
         """Encode (or load) every clip once, in index order: dataset clips come episode by episode, so each
-        episode file is read once instead of once per sampled clip."""
+        episode file is read once instead of once per sampled clip. Clips are encoded ``batch`` at a time: the
+        VAE's convolutions run about twice as fast per clip on 4 clips as on one (2-core CPU)."""
         from tqdm import tqdm
-        for i in tqdm(sorted(indices), desc="latent cache", disable=not show):
-            self.item(int(i))
+        todo = [int(i) for i in sorted(indices) if int(i) not in self._mem and not self._file(int(i)).is_file()]
+        for k in tqdm(range(0, len(todo), batch), desc="latent cache", disable=not show):
+            for i, d in zip(todo[k:k + batch], self._encode(todo[k:k + batch])):
+                self._store(i, d)
 
     def item(self, i: int) -> dict:
-        if i in self._mem:
-            return self._mem[i]
-        f = self.dir / f"clip_{i:06d}_{self._codec_key()}.pt"
-        if f.is_file():
-            d = torch.load(f, weights_only=True)
-        else:
-            d = self._encode(i)
-            tmp = f.with_suffix(".tmp")
-            torch.save(d, tmp)
-            os.replace(tmp, f)
+        if i not in self._mem:
+            f = self._file(i)
+            if f.is_file():
+                self._mem[i] = torch.load(f, weights_only=True)
+            else:
+                self._store(i, self._encode([i])[0])
+        return self._mem[i]
+
+    def _store(self, i: int, d: dict) -> None:
+        f = self._file(i)
+        tmp = f.with_suffix(".tmp")
+        torch.save(d, tmp)
+        os.replace(tmp, f)
         self._mem[i] = d
-        return d
 
     @torch.no_grad()
-    def _encode(self, i: int) -> dict:
-        self.encoder_calls += 1
-        c = self.policy.config
-        clip = self.clips[i]
-        video, depth = clip_videos(c, clip)
-        norm = self.policy.normalizer
-        return {"video": self.policy.codec.encode(video[None])[0], "depth": self.policy.codec.encode(depth[None])[0],
-                "actions": torch.from_numpy(norm.normalize_actions(clip.actions)),
-                "states": torch.from_numpy(norm.normalize_states(clip.states)),
-                "action_mask": torch.from_numpy(clip.action_mask), "state_mask": torch.from_numpy(clip.state_mask),
-                "instruction": clip.instruction}
+    def _encode(self, indices) -> list[dict]:
+        """One encoder call for the RGB and depth videos of all ``indices``."""
+        self.encoder_calls += len(indices)  # clips encoded
+        c, norm = self.policy.config, self.policy.normalizer
+        clips = [self.clips[i] for i in indices]
+        videos = [v for clip in clips for v in clip_videos(c, clip)]  # rgb, depth, rgb, depth, ...
+        z = self.policy.codec.encode(torch.stack(videos))
+        return [{"video": z[2 * n], "depth": z[2 * n + 1],
+                 "actions": torch.from_numpy(norm.normalize_actions(clip.actions)),
+                 "states": torch.from_numpy(norm.normalize_states(clip.states)),
+                 "action_mask": torch.from_numpy(clip.action_mask), "state_mask": torch.from_numpy(clip.state_mask),
+                 "instruction": clip.instruction} for n, clip in enumerate(clips)]
 
     def text(self, instruction: str) -> torch.Tensor:
         if instruction not in self._text:
