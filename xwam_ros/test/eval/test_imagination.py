@@ -31,6 +31,20 @@ def test_a_perfect_prediction_scores_perfectly_and_a_scaled_depth_scores_its_err
     assert step_metrics(wrist_wrong, real, [K, K], [0], 0.05, 5.0)["psnr"] == float("inf")
 
 
+def test_workspace_chamfer_ignores_errors_outside_the_box():
+    real = scene()  # points at 1.0-1.2 m along +z of the identity camera pose
+    real.depth[:, :, :16] += 2.0  # the left half of every view is background at 3.0-3.2 m, outside the box
+    back = real.depth.copy()
+    back[:, :, :16] += 0.5  # a prediction wrong only there
+    wrong_outside = dataclasses.replace(real, depth=back)
+    box = ((-1.0, -1.0, 0.9), (1.0, 1.0, 1.3))
+    m = step_metrics(wrong_outside, real, [K, K], [0], 0.05, 5.0, workspace=box)
+    assert m["chamfer_m"] > 0.1 and m["chamfer_workspace_m"] == 0  # the right halves match exactly
+    wrong_inside = dataclasses.replace(real, depth=real.depth * 1.1)
+    assert step_metrics(wrong_inside, real, [K, K], [0], 0.05, 5.0, workspace=box)["chamfer_workspace_m"] > 0.01
+    assert "chamfer_workspace_m" not in step_metrics(real, real, [K, K], [0], 0.05, 5.0)
+
+
 @pytest.mark.slow
 def test_per_step_table_scores_the_model_and_a_baseline_that_is_perfect_on_a_frozen_world(sim_dataset, tmp_path):
     policy = XWAMPolicy.from_pretrained(resolve_checkpoint("builtin:lift_tiny"))
