@@ -121,7 +121,7 @@ def refine_decoder(cfg, clips, vae_dir: Path, steps: int, seed: int, batch: int 
 
 def run_recipe(out: Path, seed: int, episodes: int, vae_steps: int, vae_batch: int, vae_base: int,
                decoder_steps: int, steps: int, batch_size: int, data: Path | None = None, sampler: str = "ans", vae: Path | None = None,
-               cache_dir: Path | None = None, task: str = "Lift", log=print) -> dict:
+               cache_dir: Path | None = None, task: str = "Lift", resume: bool = False, log=print) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     times, demo_summary = {}, None
@@ -152,7 +152,8 @@ def run_recipe(out: Path, seed: int, episodes: int, vae_steps: int, vae_batch: i
         times["vae_s"] = 0.0
     tcfg.vae = str(vae)
     t = time.perf_counter()
-    res = train(tcfg.validate(), log=log)
+    # an interrupted run continues from its last checkpoint (exact resume: optimizer, schedule, RNG, step)
+    res = train(tcfg.validate(), resume=resume and (out / "run" / "last").is_dir(), log=log)
     times["train_s"] = time.perf_counter() - t
     h = res["history"]
     summary = {"seed": seed, "task": task, "data": str(data), "episodes": episodes, "vae_steps": vae_steps,
@@ -179,6 +180,8 @@ def recipe_main(argv=None) -> int:
     ap.add_argument("--task", default="Lift", help="robosuite task of the generated demos: Lift | Stack")
     ap.add_argument("--sampler", default="ans", help="ans | independent | synchronous (the Table 4 ablation)")
     ap.add_argument("--cache-dir", default=None, help="latent cache (share it between runs on the same data + VAE)")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue the X-WAM stage from <out>/run/last (with --vae to skip the VAE stages)")
     for k, v in FULL.items():
         ap.add_argument(f"--{k.replace('_', '-')}", type=int, default=None, help=f"default {v} ({SMOKE[k]} smoke)")
     a = ap.parse_args(argv)
@@ -186,7 +189,7 @@ def recipe_main(argv=None) -> int:
     kw = {k: getattr(a, k) if getattr(a, k) is not None else v for k, v in base.items()}
     summary = run_recipe(Path(a.out), a.seed, **kw, data=Path(a.data) if a.data else None, sampler=a.sampler,
                          task=a.task, vae=Path(a.vae) if a.vae else None,
-                         cache_dir=Path(a.cache_dir) if a.cache_dir else None)
+                         cache_dir=Path(a.cache_dir) if a.cache_dir else None, resume=a.resume)
     print(json.dumps(summary, indent=1))
     return 0
 
