@@ -52,6 +52,15 @@ def _cosine_adamw(params, lr: float, steps: int):
     return opt, sched
 
 
+def _step(opt, sched, loss: torch.Tensor) -> None:
+    """One optimizer step on the optimizer's own parameters, gradients clipped to norm 1."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(opt.param_groups[0]["params"], 1.0)
+    opt.step()
+    sched.step()
+
+
 def train_vae(cfg, clips, steps: int, seed: int, out: Path, batch: int = 4, base_dim: int = 32, lr: float = 1e-3,
               frames: int = 5, max_clips: int = 384, log=print) -> Path:
     """Reconstruction training (MSE + a small KL) of LatentCodec.tiny's AutoencoderKLWan; saves a diffusers dir.
@@ -70,11 +79,7 @@ def train_vae(cfg, clips, steps: int, seed: int, out: Path, batch: int = 4, base
         post = vae.encode(x).latent_dist
         rec = vae.decode(post.sample(generator=g)).sample
         loss = torch.nn.functional.mse_loss(rec, x) + 1e-6 * post.kl().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
-        opt.step()
-        sched.step()
+        _step(opt, sched, loss)
         if step % max(1, steps // 10) == 0 or step == steps - 1:
             log(f"[recipe] vae step {step + 1}/{steps} recon mse {loss.item():.4f}")
     vae.eval().requires_grad_(False)
@@ -108,11 +113,7 @@ def refine_decoder(cfg, clips, vae_dir: Path, steps: int, seed: int, batch: int 
         with torch.no_grad():
             z = vae.encode(x).latent_dist.mode()  # what the DiT learns to predict (LatentCodec.encode)
         loss = torch.nn.functional.mse_loss(vae.decode(z).sample, x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(opt.param_groups[0]["params"], 1.0)
-        opt.step()
-        sched.step()
+        _step(opt, sched, loss)
         if step % max(1, steps // 10) == 0 or step == steps - 1:
             log(f"[recipe] decoder step {step + 1}/{steps} recon mse {loss.item():.4f}")
     vae.eval().requires_grad_(False).save_pretrained(str(vae_dir))
@@ -120,8 +121,8 @@ def refine_decoder(cfg, clips, vae_dir: Path, steps: int, seed: int, batch: int 
 
 
 def run_recipe(out: Path, seed: int, episodes: int, vae_steps: int, vae_batch: int, vae_base: int,
-               decoder_steps: int, steps: int, batch_size: int, data: Path | None = None, sampler: str = "ans", vae: Path | None = None,
-               cache_dir: Path | None = None, task: str = "Lift", resume: bool = False, log=print) -> dict:
+               decoder_steps: int, steps: int, batch_size: int, data: Path | None = None, sampler: str = "ans",
+               vae: Path | None = None, cache_dir: Path | None = None, task: str = "Lift", resume: bool = False, log=print) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     times, demo_summary = {}, None
