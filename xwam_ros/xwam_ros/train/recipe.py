@@ -122,7 +122,8 @@ def refine_decoder(cfg, clips, vae_dir: Path, steps: int, seed: int, batch: int 
 
 def run_recipe(out: Path, seed: int, episodes: int, vae_steps: int, vae_batch: int, vae_base: int,
                decoder_steps: int, steps: int, batch_size: int, data: Path | None = None, sampler: str = "ans",
-               vae: Path | None = None, cache_dir: Path | None = None, task: str = "Lift", resume: bool = False, log=print) -> dict:
+               vae: Path | None = None, cache_dir: Path | None = None, task: str = "Lift", resume: bool = False,
+               log=print) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     times, demo_summary = {}, None
