@@ -89,3 +89,16 @@ def test_measured_depth_ranges_bracket_each_views_depths(tmp_path):
     ep.depth[1] = np.nan  # a view that never reads depth: no range can be measured
     write_episode(EpisodeDataset.episode_path(tmp_path, 4), ep)
     assert measured_depth_ranges(tmp_path, [4]) is None
+
+
+def test_measured_depth_ranges_are_measured_again_when_an_episode_changes(tmp_path):
+    from xwam_ros.data import clips
+    from xwam_ros.data.episodes import DatasetMeta
+    EpisodeDataset.create(tmp_path, DatasetMeta(20.0, ("front",), ("static",), tuple("s" * 8), tuple("a" * 7)))
+    path = EpisodeDataset.episode_path(tmp_path, 0)
+    write_episode(path, _depth_episode([(0.6, 2.5)]))
+    first = clips.measured_depth_ranges(tmp_path, [0])
+    assert clips.measured_depth_ranges(tmp_path, [0]) == first  # the second ask is served from memory
+    write_episode(path, _depth_episode([(1.0, 4.0)]))  # re-recorded: a stale range would clip the new depths
+    (near, far), = clips.measured_depth_ranges(tmp_path, [0])
+    assert 0.8 - 0.002 <= near < 1.0 and 4.0 < far <= 4.8 + 0.002

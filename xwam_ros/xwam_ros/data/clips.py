@@ -9,6 +9,7 @@ nearest for depth), so training and deployment see the same pixels.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,9 +144,21 @@ def measured_depth_ranges(root: Path, episodes, samples: int = 16, margin: float
     data = EpisodeDataset(root)
     episodes = list(episodes)
     pick = [episodes[int(k)] for k in np.linspace(0, len(episodes) - 1, min(samples, len(episodes)))]
+    # a training run asks more than once (model_config); the files' sizes and times say when to measure again
+    files = [data.files[e] for e in pick]
+    key = (margin, *((str(f), os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files))
+    if key not in _MEASURED_RANGES:
+        _MEASURED_RANGES[key] = _depth_percentiles(files, margin)
+    return _MEASURED_RANGES[key]
+
+
+_MEASURED_RANGES: dict = {}
+
+
+def _depth_percentiles(files: list, margin: float) -> tuple | None:
     per_view = None
-    for e in pick:
-        with np.load(data.files[e]) as z:
+    for f in files:
+        with np.load(f) as z:
             d = z["depth_mm"][:, ::5, ::4, ::4]
         per_view = per_view or [[] for _ in range(len(d))]
         for v in range(len(d)):
