@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import yaml
@@ -24,6 +26,9 @@ def test_shipped_configs_validate(name):
 def test_every_parameter_is_documented():
     assert all(len(desc) > 10 for _, desc in NODE_PARAMS.values())
     assert all(len(desc) > 10 for desc in CAMERA_PARAMS.values())
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    missing = [name for name in NODE_PARAMS if f"| `{name}` |" not in readme]
+    assert not missing, f"parameters missing from the README's parameter table: {missing}"
 
 
 def test_bad_values_name_the_parameter():

@@ -20,3 +20,17 @@ def test_configured_step_counts_replace_the_checkpoints_and_views_are_checked():
     one_camera.cameras = one_camera.cameras[:1]
     with pytest.raises(ParameterError, match="camera_names"):
         policy_loading.load_policy(one_camera)
+
+
+def test_inference_threads_sets_the_torch_pool_and_zero_leaves_it():
+    import torch
+    setup = replay.load_setup(share_file("config", "policy.yaml"))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)  # whatever the machine: a pool that 1 visibly changes
+        policy_loading.load_policy(setup.replace(device="cpu", inference_threads=0))
+        assert torch.get_num_threads() == 2
+        policy_loading.load_policy(setup.replace(device="cpu", inference_threads=1))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

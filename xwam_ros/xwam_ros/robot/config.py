@@ -33,6 +33,8 @@ NODE_PARAMS = {
     "seed": (0, "Seed of the random tiny model and of the per-query noise (query n uses seed + n)."),
     "device": ("auto", "torch device: 'auto' (cuda if available, else cpu), 'cpu', 'cuda', 'cuda:1', ..."),
     "dtype": ("float32", "Weights dtype: float32 or bfloat16 (bfloat16 is slower on CPUs without AVX-512 BF16)."),
+    "inference_threads": (0, "torch CPU threads of the model (0 = torch's default, one per core). On a small CPU, "
+                             "leaving one core free keeps the camera path from queuing behind the model."),
     "action_steps": (10, "Denoising calls for the action chunk (ANS asynchronous schedule; the paper uses 10)."),
     "video_steps": (50, "Denoising calls for the full imagined video (the paper uses 50)."),
     "imagine": (True, "After the action chunk, continue the same denoising to the full imagined 4D future and "
@@ -100,7 +102,8 @@ NODE_PARAMS = {
 }
 # numeric ranges advertised in the ParameterDescriptors (inclusive); validate() checks them too
 PARAM_RANGES = {
-    "seed": (0, 2**31 - 1), "action_steps": (1, 1000), "video_steps": (1, 1000), "imagine_every": (1, 1000), "imagination_nice": (0, 19),
+    "seed": (0, 2**31 - 1), "inference_threads": (0, 1024), "action_steps": (1, 1000), "video_steps": (1, 1000),
+    "imagine_every": (1, 1000), "imagination_nice": (0, 19),
     "execute_steps": (1, 10000), "overlap_steps": (0, 1000), "control_rate": (0.1, 1000.0),
     "sync_slop": (1e-4, 1.0), "sync_queue_size": (1, 100), "min_valid_depth": (0.0, 1.0), "lead_time": (0.0, 5.0),
     "max_observation_age": (1e-3, 60.0), "max_inference_time": (1e-4, 600.0), "cloud_stride": (1, 64),

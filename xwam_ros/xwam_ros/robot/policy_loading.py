@@ -16,6 +16,8 @@ def load_policy(cfg: NodeConfig):
     from ..model.policy import XWAMPolicy
     from ..paths import resolve_checkpoint
 
+    if cfg.inference_threads:  # process-wide: the imagination thread shares the pool
+        torch.set_num_threads(cfg.inference_threads)
     device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if cfg.dtype == "bfloat16" else torch.float32
     if cfg.checkpoint:
