@@ -159,13 +159,20 @@ def main():
     ap.add_argument("--rate", type=float, default=30.0)
     ap.add_argument("--cameras", choices=("process", "inprocess"), default="inprocess",
                     help="publish camera frames in the node's process (default) or from a separate process; on 2 cores the separate publisher competes with the model for CPU")
+    ap.add_argument("--inference-threads", type=int, default=0,
+                    help="the node's inference_threads (0 = every core; 1 leaves a core of this 2-core CPU to ROS)")
+    ap.add_argument("--switch-interval", type=float, default=None,
+                    help="sys.setswitchinterval for the node's process (Python's default is 0.005 s)")
     ap.add_argument("--role", default="bench", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.role == "cameras":
         return run_cameras(a.rate, a.duration)
+    if a.switch_interval:
+        sys.setswitchinterval(a.switch_interval)
     ctx = rclpy.Context()
     rclpy.init(args=ros_args(share_file("config", "policy.yaml"),
-                             {"imagine": False, "publish_observed_cloud": False, "max_observation_age": 5.0}),
+                             {"imagine": False, "publish_observed_cloud": False, "max_observation_age": 5.0,
+                              "inference_threads": a.inference_threads}),
                context=ctx)
     node = PolicyNode(context=ctx)
     node.cadence = Cadence(node.cadence.target_hz, window=10**6)  # every query of the run, not the last 100
@@ -216,6 +223,7 @@ def main():
                        "target_p95_ms"]))
     print(format_cadence(st["cadence"]))
     extra = {"duration_s": a.duration, "camera_rate_hz": a.rate, "cameras": a.cameras,
+             "inference_threads": a.inference_threads, "switch_interval_s": sys.getswitchinterval(),
              "image": "640x480 rgb8 + 16UC1, 3 cameras",
              "queries": st["counters"].get("queries", 0), "sync": st["sync"], "cadence": st["cadence"],
              "load_average_start": [round(x, 2) for x in load_start],
@@ -230,6 +238,8 @@ def main():
         if k != "cadence":
             print(f"{k}: {v}")
     name = "ros_latency" if a.cameras == "inprocess" else "ros_latency_process"
+    name += f"_threads{a.inference_threads}" if a.inference_threads else ""
+    name += f"_switch{a.switch_interval * 1e3:g}ms" if a.switch_interval else ""
     print(f"wrote {write(name, rows, extra)}")
 
 
