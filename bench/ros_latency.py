@@ -21,6 +21,7 @@ os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")  # 1.5 MB fram
 os.environ.setdefault("ROS_DOMAIN_ID", str(70 + os.getpid() % 20))
 
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 import rclpy  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
@@ -160,7 +161,7 @@ def main():
     ap.add_argument("--cameras", choices=("process", "inprocess"), default="inprocess",
                     help="publish camera frames in the node's process (default) or from a separate process; on 2 cores the separate publisher competes with the model for CPU")
     ap.add_argument("--inference-threads", type=int, default=0,
-                    help="the node's inference_threads (0 = every core; 1 leaves a core of this 2-core CPU to ROS)")
+                    help="the node's inference_threads (0 = its default: every core but one)")
     ap.add_argument("--switch-interval", type=float, default=None,
                     help="sys.setswitchinterval for the node's process (Python's default is 0.005 s)")
     ap.add_argument("--role", default="bench", help=argparse.SUPPRESS)
@@ -223,7 +224,8 @@ def main():
                        "target_p95_ms"]))
     print(format_cadence(st["cadence"]))
     extra = {"duration_s": a.duration, "camera_rate_hz": a.rate, "cameras": a.cameras,
-             "inference_threads": a.inference_threads, "switch_interval_s": sys.getswitchinterval(),
+             "inference_threads": a.inference_threads, "torch_threads": torch.get_num_threads(),
+             "switch_interval_s": sys.getswitchinterval(),
              "image": "640x480 rgb8 + 16UC1, 3 cameras",
              "queries": st["counters"].get("queries", 0), "sync": st["sync"], "cadence": st["cadence"],
              "load_average_start": [round(x, 2) for x in load_start],

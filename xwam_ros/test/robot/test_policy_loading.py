@@ -22,15 +22,17 @@ def test_configured_step_counts_replace_the_checkpoints_and_views_are_checked():
         policy_loading.load_policy(one_camera)
 
 
-def test_inference_threads_sets_the_torch_pool_and_zero_leaves_it():
+def test_inference_threads_sets_the_torch_pool_and_zero_leaves_a_core_free(monkeypatch):
     import torch
     setup = replay.load_setup(share_file("config", "policy.yaml"))
     before = torch.get_num_threads()
+    monkeypatch.setattr(policy_loading.os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
     try:
-        torch.set_num_threads(2)  # whatever the machine: a pool that 1 visibly changes
         policy_loading.load_policy(setup.replace(device="cpu", inference_threads=0))
-        assert torch.get_num_threads() == 2
+        assert torch.get_num_threads() == 2  # three usable cores: one left to the camera path
         policy_loading.load_policy(setup.replace(device="cpu", inference_threads=1))
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+    monkeypatch.setattr(policy_loading.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert policy_loading.inference_threads(0) == 1  # never zero threads

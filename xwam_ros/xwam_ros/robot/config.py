@@ -33,8 +33,8 @@ NODE_PARAMS = {
     "seed": (0, "Seed of the random tiny model and of the per-query noise (query n uses seed + n)."),
     "device": ("auto", "torch device: 'auto' (cuda if available, else cpu), 'cpu', 'cuda', 'cuda:1', ..."),
     "dtype": ("float32", "Weights dtype: float32 or bfloat16 (bfloat16 is slower on CPUs without AVX-512 BF16)."),
-    "inference_threads": (0, "torch CPU threads of the model (0 = torch's default, one per core). On a small CPU, "
-                             "leaving one core free keeps the camera path from queuing behind the model."),
+    "inference_threads": (0, "torch CPU threads of the model; 0 = every core but one (at least one): the free core "
+                             "runs the camera callbacks and the executor instead of queuing them behind the model."),
     "action_steps": (10, "Denoising calls for the action chunk (ANS asynchronous schedule; the paper uses 10)."),
     "video_steps": (50, "Denoising calls for the full imagined video (the paper uses 50)."),
     "imagine": (True, "After the action chunk, continue the same denoising to the full imagined 4D future and "
