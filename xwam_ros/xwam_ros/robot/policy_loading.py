@@ -37,8 +37,9 @@ def load_policy(cfg: NodeConfig):
 
 def inference_threads(requested: int) -> int:
     """The model's CPU threads: as requested, or (0) every core this process may use but one. On a 2-core host,
-    60 s at 3x 640x480 RGB-D 30 Hz: one thread ran 139 queries at model p50 377 ms, two threads 93 at 574 ms
-    (bench/results/ros_latency*.json): the second torch thread only competes with the node's own Python threads."""
+    two 60 s runs each at 3x 640x480 RGB-D 30 Hz, one thread ran 139 and 122 queries (model p50 377, 440 ms), two
+    threads 93 and 114 (574, 485 ms) (bench/ros_latency.py): the second torch thread competes with the node's own
+    Python threads for the GIL and the cores."""
     if requested:
         return requested
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
