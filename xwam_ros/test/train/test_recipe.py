@@ -7,7 +7,9 @@ import pytest
 from xwam_ros.data.clips import cut_clip
 from xwam_ros.data.episodes import EpisodeDataset
 from xwam_ros.model.policy import Observation, XWAMPolicy
-from xwam_ros.train.recipe import MODEL, SMOKE, run_recipe
+from xwam_ros.model.config import get_preset
+from xwam_ros.model.vae import LatentCodec
+from xwam_ros.train.recipe import SMOKE, model_overrides, run_recipe
 
 
 @pytest.mark.slow  # a few steps of every stage (~1 min)
@@ -17,7 +19,7 @@ def test_smoke_recipe_exports_a_policy_on_the_measured_depth_ranges(sim_dataset,
     assert set(summary) >= {"vae_s", "decoder_s", "train_s", "loss_first", "loss_last", "checkpoint"}
     policy = XWAMPolicy.from_pretrained(tmp_path / "r" / "export")
     c = policy.config
-    assert tuple(c.vae_stride) == MODEL["vae_stride"] and (c.latent_h, c.latent_w) == (8, 8)
+    assert tuple(c.vae_stride) == (4, 8, 8) and (c.latent_h, c.latent_w) == (8, 8)  # the default latent stride
     # each camera's range comes from its own depths: the wrist camera's is centimetres, the static ones' metres
     data = EpisodeDataset(sim_dataset)[0]
     near, far = c.depth_bounds()
@@ -31,3 +33,16 @@ def test_smoke_recipe_exports_a_policy_on_the_measured_depth_ranges(sim_dataset,
     clip = cut_clip(data, 0, c)
     imag = policy.imagine(Observation(clip.rgb[:, 0], clip.states[0], clip.instruction), seed=0)
     assert imag.depth.shape[0] == c.num_views and np.isfinite(imag.depth).all()
+
+
+@pytest.mark.parametrize("stride, grid", [(8, 8), (16, 4)])
+def test_latent_stride_sets_the_vae_and_the_latent_grid(stride, grid):
+    cfg = get_preset("tiny", **model_overrides(stride))
+    assert (cfg.latent_h, cfg.latent_w) == (grid, grid)
+    codec = LatentCodec.tiny(cfg, base_dim=4).check_matches(cfg)  # the VAE the recipe trains fits the model
+    assert codec.vae.config.scale_factor_spatial == stride
+
+
+def test_a_latent_stride_the_tiny_vae_lacks_is_refused():
+    with pytest.raises(ValueError, match="latent stride 4"):
+        model_overrides(4)

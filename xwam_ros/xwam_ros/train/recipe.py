@@ -32,9 +32,16 @@ from .trainer import make_clips, model_config, train
 
 FULL = dict(episodes=200, vae_steps=2500, vae_batch=4, vae_base=32, decoder_steps=800, steps=10000, batch_size=16)
 SMOKE = dict(episodes=4, vae_steps=4, vae_batch=2, vae_base=8, decoder_steps=2, steps=6, batch_size=4)
-# the shipped models' latent grid: 64x64 frames at stride 8 -> 8x8 latents per view (4x4 tokens); at Wan2.2's 16
-# the 4x4 latents could not hold a cube or a gripper (autoencoder round trip 18.6 dB, depth AbsRel 0.34)
-MODEL = {"vae_stride": (4, 8, 8)}
+# the latent grid: 64x64 frames at stride 8 -> 8x8 latents per view (4x4 tokens). At Wan2.2's 16 the 4x4 latents
+# cannot hold a cube or a gripper (autoencoder round trip 18.6 dB, depth AbsRel 0.34), yet the shipped lift_tiny is
+# that model: the same tiny DiT on 8x8 latents imagines far better but succeeds less in closed loop (README)
+LATENT_STRIDES = (8, 16)
+
+
+def model_overrides(latent_stride: int) -> dict:
+    if latent_stride not in LATENT_STRIDES:
+        raise ValueError(f"latent stride {latent_stride}: the tiny VAE has {LATENT_STRIDES}")
+    return {"vae_stride": (4, latent_stride, latent_stride)}
 
 
 def _vae_videos(cfg, clips, seed: int, max_clips: int) -> torch.Tensor:
@@ -123,7 +130,7 @@ def refine_decoder(cfg, clips, vae_dir: Path, steps: int, seed: int, batch: int 
 def run_recipe(out: Path, seed: int, episodes: int, vae_steps: int, vae_batch: int, vae_base: int,
                decoder_steps: int, steps: int, batch_size: int, data: Path | None = None, sampler: str = "ans",
                vae: Path | None = None, cache_dir: Path | None = None, task: str = "Lift", resume: bool = False,
-               log=print) -> dict:
+               latent_stride: int = 8, log=print) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     times, demo_summary = {}, None
@@ -139,7 +146,7 @@ def run_recipe(out: Path, seed: int, episodes: int, vae_steps: int, vae_batch: i
                        log_every=max(1, min(50, steps // 2)), ckpt_every=max(1, min(1000, steps)),
                        val_every=max(1, steps // 4), val_clips=8, val_episodes=min(8, max(1, episodes // 10)),
                        lr=1e-3, text_dropout=0.0, cache_dir=str(cache_dir or out / "latent_cache"),
-                       model=dict(MODEL))
+                       model=model_overrides(latent_stride))
     mcfg = model_config(tcfg)
     t = time.perf_counter()
     if vae is None:
@@ -160,7 +167,8 @@ def run_recipe(out: Path, seed: int, episodes: int, vae_steps: int, vae_batch: i
     h = res["history"]
     summary = {"seed": seed, "task": task, "data": str(data), "episodes": episodes, "vae_steps": vae_steps,
                "vae_batch": vae_batch, "vae_base": vae_base, "decoder_steps": decoder_steps, "steps": steps,
-               "batch_size": batch_size, "sampler": sampler, **{k: round(v, 2) for k, v in times.items()},
+               "batch_size": batch_size, "sampler": sampler, "latent_stride": latent_stride,
+               **{k: round(v, 2) for k, v in times.items()},
                "loss_first": h[0]["loss"], "loss_last": float(np.mean([r["loss"] for r in h[-10:]])),
                "validation": {k: v for k, v in h[-1].items() if k.startswith("val/")},
                "demos": demo_summary, "checkpoint": str(out / "run" / "last")}
@@ -184,6 +192,9 @@ def recipe_main(argv=None) -> int:
     ap.add_argument("--cache-dir", default=None, help="latent cache (share it between runs on the same data + VAE)")
     ap.add_argument("--resume", action="store_true",
                     help="continue the X-WAM stage from <out>/run/last (with --vae to skip the VAE stages)")
+    ap.add_argument("--latent-stride", type=int, default=8, choices=LATENT_STRIDES,
+                    help="pixels per latent: 8 (8x8 latents per 64x64 view: sharper imagination) or 16 (4x4, as the "
+                         "shipped lift_tiny: better closed loop with the tiny DiT)")
     for k, v in FULL.items():
         ap.add_argument(f"--{k.replace('_', '-')}", type=int, default=None, help=f"default {v} ({SMOKE[k]} smoke)")
     a = ap.parse_args(argv)
@@ -191,7 +202,8 @@ def recipe_main(argv=None) -> int:
     kw = {k: getattr(a, k) if getattr(a, k) is not None else v for k, v in base.items()}
     summary = run_recipe(Path(a.out), a.seed, **kw, data=Path(a.data) if a.data else None, sampler=a.sampler,
                          task=a.task, vae=Path(a.vae) if a.vae else None,
-                         cache_dir=Path(a.cache_dir) if a.cache_dir else None, resume=a.resume)
+                         cache_dir=Path(a.cache_dir) if a.cache_dir else None, resume=a.resume,
+                         latent_stride=a.latent_stride)
     print(json.dumps(summary, indent=1))
     return 0
 
