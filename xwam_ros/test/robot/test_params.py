@@ -26,7 +26,10 @@ def test_shipped_configs_validate(name):
 def test_every_parameter_is_documented():
     assert all(len(desc) > 10 for _, desc in NODE_PARAMS.values())
     assert all(len(desc) > 10 for desc in CAMERA_PARAMS.values())
-    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    readme = Path(__file__).resolve().parents[3] / "README.md"
+    if not readme.is_file():  # a colcon workspace holds the package without the repository's README
+        pytest.skip(f"no repository README at {readme}")
+    readme = readme.read_text()
     missing = [name for name in NODE_PARAMS if f"| `{name}` |" not in readme]
     assert not missing, f"parameters missing from the README's parameter table: {missing}"
 
