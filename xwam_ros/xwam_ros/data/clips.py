@@ -146,7 +146,8 @@ def measured_depth_ranges(root: Path, episodes, samples: int = 16, margin: float
     pick = [episodes[int(k)] for k in np.linspace(0, len(episodes) - 1, min(samples, len(episodes)))]
     # a training run asks more than once (model_config); the files' sizes and times say when to measure again
     files = [data.files[e] for e in pick]
-    key = (margin, *((str(f), os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files))
+    stats = [os.stat(f) for f in files]
+    key = (margin, *((str(f), st.st_size, st.st_mtime_ns) for f, st in zip(files, stats)))
     if key not in _MEASURED_RANGES:
         _MEASURED_RANGES[key] = _depth_percentiles(files, margin)
     return _MEASURED_RANGES[key]

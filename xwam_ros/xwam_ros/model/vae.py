@@ -79,6 +79,11 @@ def _error(msg: str):
     return CheckpointError(msg)
 
 
+# LatentCodec.tiny's spatial strides: (dim_mult, temporal downsample per stage) of the Wan2.2 VAE code path
+_TINY_STAGES = {16: ([1, 2, 4, 4], [False, True, True]), 8: ([1, 2, 2], [True, True])}
+TINY_SPATIAL_STRIDES = tuple(sorted(_TINY_STAGES))
+
+
 class LatentCodec(nn.Module):
     def __init__(self, vae: AutoencoderKLWan):
         super().__init__()
@@ -124,7 +129,7 @@ class LatentCodec(nn.Module):
         """A small member of the Wan2.2 VAE family (the 5B VAE's code path: residual blocks, 2x2 patchify, 4x in
         time) for CPU configs. vae_stride (4, 16, 16) is Wan2.2's three 2x downsamples; (4, 8, 8) drops the last
         one, which keeps an 8x8 latent grid per view at 64x64 frames (a quarter of the encoder cost of 128x128)."""
-        stages = {16: ([1, 2, 4, 4], [False, True, True]), 8: ([1, 2, 2], [True, True])}
+        stages = _TINY_STAGES
         if tuple(cfg.vae_stride)[0] != 4 or cfg.vae_stride[1] != cfg.vae_stride[2] or cfg.vae_stride[1] not in stages:
             raise ValueError(f"XWAMConfig.vae_stride: the tiny Wan2.2-family VAE has (4, 16, 16) or (4, 8, 8), "
                              f"got {cfg.vae_stride}")

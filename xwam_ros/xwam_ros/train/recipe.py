@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..data.clips import clip_videos
-from ..model.vae import LatentCodec
+from ..model.vae import TINY_SPATIAL_STRIDES, LatentCodec
 from .config import TrainConfig
 from .trainer import make_clips, model_config, train
 
@@ -35,12 +35,9 @@ SMOKE = dict(episodes=4, vae_steps=4, vae_batch=2, vae_base=8, decoder_steps=2, 
 # the latent grid: 64x64 frames at stride 8 -> 8x8 latents per view (4x4 tokens). At Wan2.2's 16 the 4x4 latents
 # cannot hold a cube or a gripper (autoencoder round trip 18.6 dB, depth AbsRel 0.34), yet the shipped lift_tiny is
 # that model: the same tiny DiT on 8x8 latents imagines far better but succeeds less in closed loop (README)
-LATENT_STRIDES = (8, 16)
-
-
 def model_overrides(latent_stride: int) -> dict:
-    if latent_stride not in LATENT_STRIDES:
-        raise ValueError(f"latent stride {latent_stride}: the tiny VAE has {LATENT_STRIDES}")
+    if latent_stride not in TINY_SPATIAL_STRIDES:
+        raise ValueError(f"latent stride {latent_stride}: the tiny VAE has {TINY_SPATIAL_STRIDES}")
     return {"vae_stride": (4, latent_stride, latent_stride)}
 
 
@@ -192,7 +189,7 @@ def recipe_main(argv=None) -> int:
     ap.add_argument("--cache-dir", default=None, help="latent cache (share it between runs on the same data + VAE)")
     ap.add_argument("--resume", action="store_true",
                     help="continue the X-WAM stage from <out>/run/last (with --vae to skip the VAE stages)")
-    ap.add_argument("--latent-stride", type=int, default=8, choices=LATENT_STRIDES,
+    ap.add_argument("--latent-stride", type=int, default=8, choices=TINY_SPATIAL_STRIDES,
                     help="pixels per latent: 8 (8x8 latents per 64x64 view: sharper imagination) or 16 (4x4, as the "
                          "shipped lift_tiny: better closed loop with the tiny DiT)")
     for k, v in FULL.items():
