@@ -92,6 +92,18 @@ def cpu_seconds():
     return t.user + t.system
 
 
+def process_cpu_seconds(pid) -> float:
+    """CPU seconds of another process (the node's inference process), 0 when there is none."""
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def convert_cpu_ms(node, n=30) -> dict:
     """CPU time (this thread's, so other processes' load does not count) of the node's own per-observation work on
     one 3-camera 640x480 set: deserialising the six images from the wire (what each image callback pays) and the
@@ -162,6 +174,8 @@ def main():
                     help="publish camera frames in the node's process (default) or from a separate process; on 2 cores the separate publisher competes with the model for CPU")
     ap.add_argument("--inference-threads", type=int, default=0,
                     help="the node's inference_threads (0 = its default: every core but one)")
+    ap.add_argument("--in-place", action="store_true",
+                    help="the model in the node's process (inference_process: false), as before issue 11's last step")
     ap.add_argument("--switch-interval", type=float, default=None,
                     help="sys.setswitchinterval for the node's process (Python's default is 0.005 s)")
     ap.add_argument("--role", default="bench", help=argparse.SUPPRESS)
@@ -173,7 +187,7 @@ def main():
     ctx = rclpy.Context()
     rclpy.init(args=ros_args(share_file("config", "policy.yaml"),
                              {"imagine": False, "publish_observed_cloud": False, "max_observation_age": 5.0,
-                              "inference_threads": a.inference_threads}),
+                              "inference_threads": a.inference_threads, "inference_process": not a.in_place}),
                context=ctx)
     node = PolicyNode(context=ctx)
     node.cadence = Cadence(node.cadence.target_hz, window=10**6)  # every query of the run, not the last 100
@@ -190,12 +204,13 @@ def main():
     th = threading.Thread(target=ex.spin, daemon=True)
     th.start()
     samples = []
-    t0, c0 = time.monotonic(), cpu_seconds()
+    child = getattr(node.policy, "pid", None)
+    t0, c0, m0 = time.monotonic(), cpu_seconds(), process_cpu_seconds(child)
     while time.monotonic() - t0 < a.duration:
         time.sleep(1.0)
-        t, c = time.monotonic(), cpu_seconds()
-        samples.append((t - t0, (c - c0) / 1.0 * 100, current_rss_mb()))
-        c0 = c
+        t, c, m = time.monotonic(), cpu_seconds(), process_cpu_seconds(child)
+        samples.append((t - t0, (c - c0) * 100, current_rss_mb(), (m - m0) * 100))
+        c0, m0 = c, m
     st = node.status()
     lat = node.cadence.samples()
     load_end = os.getloadavg()
@@ -232,7 +247,9 @@ def main():
              "load_average_end": [round(x, 2) for x in load_end],
              "note": "shared machine: the load average (1/5/15 min, over the machine's cores) counts every process "
                      "on it, other engineers' runs included",
+             "inference_process": not a.in_place,
              "cpu_pct_mean": round(float(np.mean([s[1] for s in steady])), 1),
+             "inference_process_cpu_pct_mean": round(float(np.mean([s[3] for s in steady])), 1),
              "rss_mb_start": round(steady[0][2], 1), "rss_mb_end": round(steady[-1][2], 1),
              "rss_slope_mb_per_min": round(float(slope), 3),
              "cloud_build_publish_hz": round(rate, 1), "cloud_points": npts, **cpu}
@@ -240,6 +257,7 @@ def main():
         if k != "cadence":
             print(f"{k}: {v}")
     name = "ros_latency" if a.cameras == "inprocess" else "ros_latency_process"
+    name += "_inplace" if a.in_place else ""
     name += f"_threads{a.inference_threads}" if a.inference_threads else ""
     name += f"_switch{a.switch_interval * 1e3:g}ms" if a.switch_interval else ""
     print(f"wrote {write(name, rows, extra)}")

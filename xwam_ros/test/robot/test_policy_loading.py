@@ -8,7 +8,9 @@ from xwam_ros.paths import share_file
 
 
 def test_node_and_offline_evaluator_build_the_policy_with_the_same_function():
-    assert policy_node.load_policy is policy_loading.load_policy is replay.load_policy
+    # the node's start_policy runs load_policy, in its inference process or in place (test_policy_process.py)
+    assert policy_node.start_policy is policy_loading.start_policy
+    assert replay.load_policy is policy_loading.load_policy
 
 
 def test_configured_step_counts_replace_the_checkpoints_and_views_are_checked():

@@ -130,6 +130,14 @@ class XWAMPolicy:
                 setattr(self, name, mod.to(self.device))
         return self
 
+    def for_imagination(self) -> "XWAMPolicy":
+        """The same policy (shared transformer weights; it keeps no state between calls) with its own video codec,
+        for a second thread: diffusers' Wan VAE keeps its causal-convolution feature cache on the module between
+        the chunks of one encode/decode, so two threads sharing one codec would corrupt each other's frames."""
+        own = copy.copy(self)
+        own.codec = copy.deepcopy(self.codec)
+        return own
+
     def reset(self) -> None:
         """No recurrent state across queries (X-WAM has no history); kept for API symmetry with other policies."""
 

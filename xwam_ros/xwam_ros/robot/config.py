@@ -35,6 +35,9 @@ NODE_PARAMS = {
     "dtype": ("float32", "Weights dtype: float32 or bfloat16 (bfloat16 is slower on CPUs without AVX-512 BF16)."),
     "inference_threads": (0, "torch CPU threads of the model; 0 = every core but one (at least one): the free core "
                              "runs the camera callbacks and the executor instead of queuing them behind the model."),
+    "inference_process": (True, "Run the model in a child process of its own (the node process keeps the camera "
+                                "callbacks, conversion and publishing, which then never wait for the model's Python "
+                                "on the same interpreter lock). False: in the node's process."),
     "action_steps": (10, "Denoising calls for the action chunk (ANS asynchronous schedule; the paper uses 10)."),
     "video_steps": (50, "Denoising calls for the full imagined video (the paper uses 50)."),
     "imagine": (True, "After the action chunk, continue the same denoising to the full imagined 4D future and "
@@ -145,6 +148,7 @@ NodeConfig = make_dataclass(
      for name, (d, _) in NODE_PARAMS.items()]
     + [("cameras", list, field(default_factory=list)), ("limits", SafetyLimits | None, field(default=None))],
     namespace={"__doc__": "The policy node's validated parameters (one field per NODE_PARAMS entry).",
+               "__module__": __name__,  # picklable: the policy process (policy_process.py) gets its copy this way
                "values": property(lambda self: {f.name: getattr(self, f.name) for f in fields(self)
                                                 if f.name in NODE_PARAMS}),
                "replace": lambda self, **kw: validate({**self.values, **kw}, self.cameras)})

@@ -35,6 +35,15 @@ def load_policy(cfg: NodeConfig):
     return XWAMPolicy.from_config(mc, seed=cfg.seed, device=device)
 
 
+def start_policy(cfg: NodeConfig):
+    """What the node runs: ``load_policy(cfg)`` in a child process of its own (``inference_process``, see
+    policy_process.py) or in this one."""
+    if cfg.inference_process:
+        from .policy_process import PolicyProcess
+        return PolicyProcess(cfg)
+    return load_policy(cfg)
+
+
 def inference_threads(requested: int) -> int:
     """The model's CPU threads: as requested, or (0) every core this process may use but one. On a 2-core host,
     two 60 s runs each at 3x 640x480 RGB-D 30 Hz, one thread ran 139 and 122 queries (model p50 377, 440 ms), two

@@ -6,11 +6,11 @@ newest-only slot and goes on; this thread finishes the video from that result wi
 computes only when someone subscribes to an ``~/imagined/*`` topic or ``imagine_always`` is set.
 
 Sharing the model: ``continue_imagination`` works on its own deep copy of the result's denoising state (latents and
-schedulers) and the transformer keeps no state between calls, so both threads share its weights without a lock. The
-video codec is not thread-safe: diffusers' Wan VAE keeps its causal-convolution feature cache on the module between
-the chunks of one encode/decode, so the action path's frame-0 encode and this thread's decode would corrupt each
-other. This thread therefore gets its own copy of the codec (``imagination_model``): the VAE's weights twice in
-memory (small next to the transformer), and no lock the action path could wait on.
+schedulers) and the transformer keeps no state between calls, so both threads share its weights without a lock.
+The video codec is not thread-safe, so this thread uses ``policy.for_imagination()``: its own copy of the codec
+(the VAE's weights twice in memory, small next to the transformer), and no lock the action path could wait on. With
+``inference_process`` the model and this copy live in the inference process (robot/policy_process.py), which
+imagines in a thread of its own; this thread then only waits for the result and publishes it.
 
 They do share the compute. So that imagining slows the chunks down less, this thread runs at a lower CPU priority
 (``imagination_nice``, Linux nice of the thread and of the torch worker threads it starts; at the default 5 the
@@ -20,7 +20,6 @@ and on a machine loaded by other processes a high value can starve it. On a GPU 
 """
 from __future__ import annotations
 
-import copy
 import os
 import threading
 import time
@@ -42,16 +41,9 @@ except ImportError:  # the interfaces are optional; standard topics still work
     ImaginedFuture = None
 
 
-def imagination_model(policy):
-    """The same policy (shared transformer weights) with its own video codec (see the module docstring)."""
-    own = copy.copy(policy)
-    own.codec = copy.deepcopy(policy.codec)
-    return own
-
-
 class ImaginationPublisher:
     def __init__(self, node, policy, get_config, qos, counters):
-        self.node, self.policy, self._cfg, self.counters = node, imagination_model(policy), get_config, counters
+        self.node, self.policy, self._cfg, self.counters = node, policy.for_imagination(), get_config, counters
         cfg = get_config()
         self.cloud_pub = node.create_publisher(PointCloud2, "~/imagined/points", qos)
         self.path_pub = node.create_publisher(MarkerArray, "~/imagined/ee_path", qos)

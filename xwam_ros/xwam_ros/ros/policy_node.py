@@ -36,7 +36,7 @@ from ..robot.config import ParameterError
 from ..robot.health import EventWindow, action_path_level, current_rss_mb, sync_level
 from ..robot.observation import ObservationError, build_observation, stamp_to_ns
 from ..robot.state import assemble_state, gripper_map_for
-from ..robot.policy_loading import load_policy
+from ..robot.policy_loading import start_policy
 from ..robot.safety import ChunkRejected, SafetyFilter
 from ..robot.sync import ApproxSynchronizer, LatestSlot
 from ..robot.targets import decode_targets
@@ -79,7 +79,15 @@ class PolicyNode(Node):
     def __init__(self, policy=None, warm_up: bool = True, **kwargs):
         super().__init__("xwam_policy", **kwargs)
         self.cfg = declare_parameters(self)  # raises ParameterError: the node refuses to start
-        self.policy = policy or load_policy(self.cfg)
+        self._own_policy = policy is None  # an inference process we start, we stop (destroy_node)
+        self.policy = policy or start_policy(self.cfg)
+        try:
+            self._setup(warm_up)
+        except BaseException:
+            self._close_policy()
+            raise
+
+    def _setup(self, warm_up: bool) -> None:
         mc = self.policy.config
         if self.cfg.execute_steps > mc.num_actions:
             raise ParameterError(f"parameter 'execute_steps': {self.cfg.execute_steps} is more than the model's "
@@ -543,7 +551,12 @@ class PolicyNode(Node):
             self.imagination.stop()
         if hasattr(self, "observed"):
             self.observed.stop()
+        self._close_policy()
         return super().destroy_node()
+
+    def _close_policy(self) -> None:
+        if self._own_policy and hasattr(self.policy, "close"):
+            self.policy.close()
 
 
 def _device_mem_mb() -> float:
