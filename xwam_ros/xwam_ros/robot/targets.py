@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from transforms3d.euler import quat2euler
+from scipy.spatial.transform import Rotation
 
 from ..model.actions import decode_ee_chunk, decode_joint_actions
 from ..model.layout import ONE_ARM, one_arm
@@ -36,8 +36,8 @@ def decode_targets(actions: np.ndarray, action_space: str, state: np.ndarray, jo
         return solver.solve_chunk(ee, joints), ee
     if ik not in ("gantry", "cartesian"):
         raise ValueError(f"unknown IK {ik!r}")
-    q = np.array([[*ONE_ARM.position(p), *quat2euler(ONE_ARM.quaternion(p)), ONE_ARM.gripper(p)]
-                  for p in ee])  # the gantry's IK is exact
+    rpy_abs = Rotation.from_quat(ONE_ARM.quaternion(ee), scalar_first=True).as_euler("xyz")  # = transforms3d sxyz
+    q = np.concatenate([ONE_ARM.position(ee), rpy_abs, ONE_ARM.gripper(ee)[:, None]], 1)  # the gantry's IK is exact
     # keep each angle on the branch nearest the measured joint (Euler angles wrap at +-pi)
     rpy = ROTATION_AXES
     q[:, rpy] = joints[rpy] + (q[:, rpy] - joints[rpy] + np.pi) % (2 * np.pi) - np.pi
