@@ -88,6 +88,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rows-seed", type=int, default=600_000,
                     help="first seed of the success rows (600000+: used by no demonstration or earlier report)")
     ap.add_argument("--task", default="Lift", help="robosuite task of the success rows: Lift | Stack")
+    ap.add_argument("--horizon", type=int, default=0, help="steps per episode (0 = the task's: Lift 200, Stack 300)")
     ap.add_argument("--imagination", action="store_true", help="also score imagination on --heldout demos")
     a = ap.parse_args(argv)
     if a.control_compare:
@@ -103,12 +104,13 @@ def main(argv=None) -> int:
         n = a.episodes if train_name == "ans" else (a.table4_episodes or a.episodes)
         for mode in a.modes:
             r = evaluate(ckpt, ClosedLoopConfig(episodes=n, seed=a.rows_seed, mode=mode, workers=a.workers,
-                                                task=a.task))
+                                                task=a.task, horizon=a.horizon))
             k = sum(x["success"] for x in r["rows"])
             rows.append({"task": a.task, "train": train_name, "infer": mode, "seeds": f"{a.rows_seed}+", "episodes": r["episodes"],
                          "successes": k, "success": round(r["success_rate"], 3), "wilson95": wilson(k, r["episodes"]),
                          "mean_len": round(r["mean_length_success"], 1) if r["mean_length_success"] else None,
-                         "action_latency_ms": round(r["action_latency_s"] * 1e3, 1), "wall_s": round(r["wall_s"])})
+                         "action_latency_ms": round(r["action_latency_s"] * 1e3, 1), "wall_s": round(r["wall_s"]),
+                         "horizon": r["horizon"]})
             print(common.table(rows[-1:], list(rows[-1])), flush=True)
         if a.imagination and Path(a.heldout).is_dir():
             data = EpisodeDataset(a.heldout)
@@ -121,7 +123,7 @@ def main(argv=None) -> int:
     key = lambda r: (r.get("task", "Lift"), r.get("train"), r.get("infer"))  # noqa: E731
     mine = {key(r) for r in rows}
     rows = [r for r in doc.get("results", []) if key(r) not in mine] + rows
-    cols = ["task", "train", "infer", "seeds", "episodes", "successes", "success", "wilson95", "mean_len",
+    cols = ["task", "train", "infer", "seeds", "episodes", "horizon", "successes", "success", "wilson95", "mean_len",
             "action_latency_ms", "wall_s"]
     print("\nclosed loop (robosuite; seeds used by no demonstration or earlier report)\n"
           + common.table(rows, cols))
