@@ -7,7 +7,9 @@ import re
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from diffusers import AutoencoderKLWan
+from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d
 from torch import nn
 
 
@@ -84,10 +86,37 @@ _TINY_STAGES = {16: ([1, 2, 4, 4], [False, True, True]), 8: ([1, 2, 2], [True, T
 TINY_SPATIAL_STRIDES = tuple(sorted(_TINY_STAGES))
 
 
+class FirstFrameCausalConv3d(WanCausalConv3d):
+    """diffusers' WanCausalConv3d with one exact shortcut. A single frame with no cached frames before it (latent
+    frame 0: the first chunk of every encode and decode, so every policy query's frame-0 encode) is padded in time
+    with kernel-1 zero frames, which meet every kernel slice but the last: the output is a 2D convolution with that
+    slice, at 1/3 of the arithmetic for 3-frame kernels (the tiny preset's 3-view frame-0 encode, 1 thread: 17.9 -> 14.1 ms at
+    stride 16; at stride 8 other work dominates and it is unchanged). Same
+    parameters and state dict; everything else runs diffusers' forward."""
+
+    def forward(self, x, cache_x=None) -> torch.Tensor:
+        kt = self.kernel_size[0]
+        if cache_x is None and x.shape[2] == 1 and self._padding[4] == kt - 1 and self.stride[0] == 1 \
+                and self.dilation[0] == 1:
+            x2d = F.pad(x[:, :, 0], self._padding[:4])
+            return F.conv2d(x2d, self.weight[:, :, kt - 1], self.bias, self.stride[1:], 0, self.dilation[1:],
+                            self.groups).unsqueeze(2)
+        return super().forward(x, cache_x)
+
+
+def use_first_frame_shortcut(vae: AutoencoderKLWan) -> AutoencoderKLWan:
+    """Give every causal convolution of ``vae`` the shortcut (a subclass: isinstance checks, deep copies and state
+    dicts are unchanged)."""
+    for m in vae.modules():
+        if type(m) is WanCausalConv3d:
+            m.__class__ = FirstFrameCausalConv3d
+    return vae
+
+
 class LatentCodec(nn.Module):
     def __init__(self, vae: AutoencoderKLWan):
         super().__init__()
-        self.vae = vae.eval().requires_grad_(False)
+        self.vae = use_first_frame_shortcut(vae).eval().requires_grad_(False)
         z = vae.config.z_dim
         mean = torch.tensor(vae.config.latents_mean if vae.config.latents_mean else [0.0] * z, dtype=torch.float32)
         std = torch.tensor(vae.config.latents_std if vae.config.latents_std else [1.0] * z, dtype=torch.float32)
