@@ -3,6 +3,7 @@ that launch it with and without a namespace. Each check is a coroutine run insid
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 from launch_probe import STARTUP_TIMEOUT, RVIZ_TYPES, resolve, ros2, rviz_displays, status_of, tf_tree, wait_for
@@ -105,6 +106,9 @@ async def check_params_and_services(client) -> None:
     await wait_for(lambda: status_of(client).get("enabled") is True, 30, "status enabled=true")
     reply = client.call(Trigger, "xwam_policy/reset", Trigger.Request())
     assert reply.success, reply.message
+    child = status_of(client)["inference_process"]  # the model runs in a process of its own (inference_process)
+    assert child["restarts"] == 0 and child["pid"] != os.getpid()
+    os.kill(child["pid"], 0)  # alive (raises ProcessLookupError otherwise)
 
 
 async def check_graph_in_namespace(client, episodes_timeout: float) -> None:

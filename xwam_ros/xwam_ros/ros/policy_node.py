@@ -524,7 +524,13 @@ class PolicyNode(Node):
                                 "last_backwards_jump_s": s.last_jump_s} for k, s in statuses.items()},
                 "cadence": self.cadence.report().as_dict(),
                 "slot_overwritten": self.slot.overwritten, "rss_mb": current_rss_mb(),
-                "device_mem_mb": _device_mem_mb()}
+                "device_mem_mb": _device_mem_mb(), "inference_process": self._inference_process()}
+
+    def _inference_process(self) -> dict | None:
+        """pid and restarts of the model's own process (inference_process), None when it runs in this one."""
+        if not hasattr(self.policy, "restarts"):
+            return None
+        return {"pid": self.policy.pid, "restarts": self.policy.restarts}
 
     def diagnostics(self) -> tuple[list, dict]:
         """The DiagnosticStatus list (inference, synchronisation, one per camera) and the status dict."""
@@ -533,6 +539,8 @@ class PolicyNode(Node):
         verdict = action_path_level(self.events, self._outcome, self.last_error, now)
         sync = sync_level(self._last_set_s, self._started_s, *self.streams(now), self.cfg.sync_timeout, now)
         extra = {"action_steps": self.policy.config.action_steps, "video_steps": self.policy.config.video_steps}
+        if st["inference_process"] is not None:
+            extra.update({f"inference_process_{k}": v for k, v in st["inference_process"].items()})
         return diagnostic_statuses(st, verdict, sync, self.cfg, extra), st
 
     def _publish_diagnostics(self) -> None:
