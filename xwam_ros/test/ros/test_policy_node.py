@@ -370,3 +370,24 @@ def test_parameters_are_described_validated_and_applied_at_run_time(harness):
     assert got.bool_value is False
     _await(cli.set_parameters([Parameter("instruction", value="open the drawer")]))
     assert h.feed_until(lambda: h.status and h.status[-1]["query_instruction"] == "open the drawer")
+
+
+def test_a_dead_inference_process_is_reported_and_replaced_without_motion():
+    """The model in its own process (inference_process): killing it fails the waiting query with an error in the
+    node's report, nothing is sent, and the next query runs on a new process."""
+    from xwam_ros.robot.config_file import load_setup
+    from xwam_ros.robot.policy_process import PolicyProcess
+    proc = PolicyProcess(load_setup(CONFIG, {"action_steps": 4, "video_steps": 8, "device": "cpu"}))
+    h = Harness(proc, ik="none", enabled=True)
+    try:
+        assert h.feed_until(lambda: h.counter("queries") >= 1)
+        sent = len(h.targets)
+        proc.process.kill()
+        assert h.feed_until(lambda: "inference process" in h.node.last_error, timeout=30)
+        assert h.counter("internal") >= 1 and len(h.targets) <= sent + 1  # at most a chunk already on its way
+        q = h.counter("queries")
+        assert h.feed_until(lambda: h.counter("queries") > q, timeout=60)  # a new process answers
+        assert proc.restarts == 1 and h.node.status()["inference_process"]["restarts"] == 1
+    finally:
+        h.close()
+        proc.close()
