@@ -8,6 +8,7 @@ import pytest
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
+from xwam_ros.geometry.image import resize_colour
 from xwam_ros.robot.convert import depth_to_image_msg, depth_to_metres, image_to_rgb, rgb_to_image_msg
 
 RNG = np.random.default_rng(0)
@@ -34,7 +35,7 @@ def test_encodings_at_native_and_model_size(encoding, raw, expected):
     msg = _msg(encoding, raw)
     assert np.array_equal(image_to_rgb(msg), expected)
     # resizing the raw buffer first equals resizing the RGB image (area resize works per channel)
-    want = cv2.resize(np.ascontiguousarray(expected), (16, 12), interpolation=cv2.INTER_AREA)
+    want = resize_colour(np.ascontiguousarray(expected), (12, 16))
     got = image_to_rgb(msg, out_hw=(12, 16))
     assert got.shape == (12, 16, 3) and got.dtype == np.uint8 and np.array_equal(got, want)
 

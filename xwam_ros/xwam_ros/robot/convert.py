@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..geometry.image import resize_rgbd  # noqa: F401  (re-exported: the live and training paths share it)
+from ..geometry.image import resize_colour, resize_rgbd  # noqa: F401  (resize_rgbd re-exported: the live and training paths share it)
 
 # encoding -> (channels, OpenCV conversion to RGB or None when already RGB): cvtColor shuffles channels in one pass
 _COLOR = {"rgb8": (3, None), "bgr8": (3, cv2.COLOR_BGR2RGB), "rgba8": (4, cv2.COLOR_RGBA2RGB),
@@ -59,7 +59,7 @@ def image_to_rgb(msg, what: str = "image", out_hw=None) -> np.ndarray:
         raise ImageConversionError(f"{what}: unsupported colour encoding {enc!r} (expected one of {sorted(_COLOR)})")
     channels, to_rgb = _COLOR[enc]
     px = _buffer(msg, channels, what).reshape(int(msg.height), int(msg.width), channels)  # a view of msg.data
-    px = _resize(px, out_hw, cv2.INTER_AREA if out_hw and out_hw[0] < px.shape[0] else cv2.INTER_LINEAR)
+    px = resize_colour(np.ascontiguousarray(px), tuple(out_hw)) if out_hw is not None else px
     if to_rgb is None:
         return np.ascontiguousarray(px)  # rgb8 at its own size: still the message's buffer, no copy
     return cv2.cvtColor(np.ascontiguousarray(px), to_rgb)
