@@ -25,7 +25,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 
 KEEP_RESULTS = 4  # the imagination slot is newest-only: older results are never asked for
-START_TIMEOUT_S = 300.0  # loading a large checkpoint from a slow disk plus the warm-up
+START_TIMEOUT_S = 300.0  # importing torch and loading a large checkpoint from a slow disk
 
 
 class PolicyProcessError(RuntimeError):
