@@ -2,7 +2,6 @@
 colour encoding equal to a plain channel reorder of the same pixels."""
 from types import SimpleNamespace
 
-import cv2
 import numpy as np
 import pytest
 from sensor_msgs.msg import Image

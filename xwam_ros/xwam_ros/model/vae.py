@@ -90,9 +90,9 @@ class FirstFrameCausalConv3d(WanCausalConv3d):
     """diffusers' WanCausalConv3d with one exact shortcut. A single frame with no cached frames before it (latent
     frame 0: the first chunk of every encode and decode, so every policy query's frame-0 encode) is padded in time
     with kernel-1 zero frames, which meet every kernel slice but the last: the output is a 2D convolution with that
-    slice, at 1/3 of the arithmetic for 3-frame kernels (the tiny preset's 3-view frame-0 encode, 1 thread: 17.9 -> 14.1 ms at
-    stride 16; at stride 8 other work dominates and it is unchanged). Same
-    parameters and state dict; everything else runs diffusers' forward."""
+    slice, at 1/3 of the arithmetic for 3-frame kernels (the tiny preset's 3-view frame-0 encode, 1 thread: 17.9 ->
+    14.1 ms at stride 16; at stride 8 other work dominates and it is unchanged). Same parameters and state dict;
+    everything else runs diffusers' forward."""
 
     def forward(self, x, cache_x=None) -> torch.Tensor:
         kt = self.kernel_size[0]

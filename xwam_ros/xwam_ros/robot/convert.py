@@ -10,7 +10,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..geometry.image import resize_colour, resize_rgbd  # noqa: F401  (resize_rgbd re-exported: the live and training paths share it)
+from ..geometry.image import resize_colour
+from ..geometry.image import resize_rgbd  # noqa: F401  (re-exported: the live and training paths share it)
 
 # encoding -> (channels, OpenCV conversion to RGB or None when already RGB): cvtColor shuffles channels in one pass
 _COLOR = {"rgb8": (3, None), "bgr8": (3, cv2.COLOR_BGR2RGB), "rgba8": (4, cv2.COLOR_RGBA2RGB),

@@ -170,7 +170,8 @@ def evaluate(checkpoint, cl: ClosedLoopConfig, sim_cfg: SimConfig | None = None)
     rows.sort(key=lambda r: r["seed"])
     ok = [r for r in rows if r["success"]]
     ik_s = [r["ik_mean_s"] for r in rows if r["ik_mean_s"] is not None]
-    return {"mode": cl.mode, "control": cl.control, "horizon": cl.horizon, "episodes": len(rows), "success_rate": len(ok) / len(rows),
+    return {"mode": cl.mode, "control": cl.control, "horizon": cl.horizon, "episodes": len(rows),
+            "success_rate": len(ok) / len(rows),
             "mean_length_success": float(np.mean([r["length"] for r in ok])) if ok else None,
             "action_latency_s": float(np.mean([r["latency_mean"] for r in rows])),
             "ik_chunk_s": float(np.mean(ik_s)) if ik_s else None,
