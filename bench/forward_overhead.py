@@ -1,7 +1,7 @@
 """How close one transformer forward is to the cost of its own matrix multiplies (issue 11, target 3).
 
-For each config: record every matrix-multiply-like aten call one forward makes (linear/mm/addmm/bmm, scaled dot-product
-attention, and the patch-embedding convolution) with a TorchDispatchMode, then time, in the
+For each config: record every matrix-multiply-like aten call one forward makes (linear/mm/addmm/bmm, oneDNN's linear with
+its fused GELU, scaled dot-product attention, and the patch-embedding convolution) with a TorchDispatchMode, then time, in the
 same process and interleaved round-robin so that load from other jobs hits both alike,
   * the whole forward (the policy's call: text K/V cache given, depth branch off), and
   * the recorded calls alone, replayed on fresh tensors of the same shapes and strides.
@@ -43,7 +43,9 @@ aten = torch.ops.aten
 MATMUL_OPS = {aten.linear.default, aten.matmul.default, aten.mm.default, aten.addmm.default, aten.bmm.default,
               aten.baddbmm.default, aten.scaled_dot_product_attention.default,
               aten._scaled_dot_product_flash_attention_for_cpu.default, aten.conv3d.default,
-              aten.convolution.default}
+              aten.convolution.default,
+              # oneDNN's linear with its GELU post-op (transformer.linear_gelu): a matmul with a fused epilogue
+              torch.ops.mkldnn._linear_pointwise.default}
 # the issue's dim-768 / 8-layer comparison point: mid's layout at a wider model
 CONFIGS = {"tiny": ("tiny", {}), "mid": ("mid", {}),
            "dim768": ("mid", dict(dim=768, ffn_dim=3072, num_heads=12, num_layers=8))}

@@ -70,19 +70,27 @@ def test_compiled_forward_equals_eager():
 
 
 @pytest.mark.parametrize("stride", [16, 8])
-def test_first_frame_shortcut_of_the_vae_equals_diffusers_causal_convolution(stride):
-    """The frame-0 2D-convolution shortcut (vae.FirstFrameCausalConv3d) against diffusers' own WanCausalConv3d on the
-    same weights: one frame and a whole clip, encode and decode. Measured max |diff| <= 2.2e-6 (decode)."""
-    from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d
+def test_fast_paths_of_the_vae_equal_diffusers_own_modules(stride):
+    """The frame-0 2D-convolution shortcut (vae.FirstFrameCausalConv3d) and the sum-of-squares channel norm
+    (vae.ChannelRMSNorm) against diffusers' own WanCausalConv3d / WanRMS_norm on the same weights: one frame and a
+    whole clip, encode and decode. Measured max |diff| <= 2.2e-6 (decode)."""
+    from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d, WanRMS_norm
 
-    from xwam_ros.model.vae import FirstFrameCausalConv3d, LatentCodec
+    from xwam_ros.model.vae import ChannelRMSNorm, FirstFrameCausalConv3d, LatentCodec
     cfg = get_preset("tiny", vae_stride=(4, stride, stride))
     fast = LatentCodec.tiny(cfg, seed=3)
+    for m in fast.vae.modules():  # non-trivial norm weights, so a scale or bias mistake shows
+        if isinstance(m, WanRMS_norm):
+            m.gamma.data.uniform_(0.5, 1.5)
+            if isinstance(m.bias, torch.Tensor):
+                m.bias.data.uniform_(-0.2, 0.2)
     plain = copy.deepcopy(fast)
-    swapped = [m for m in plain.vae.modules() if type(m) is FirstFrameCausalConv3d]
-    assert swapped and not any(type(m) is WanCausalConv3d for m in fast.vae.modules())
+    originals = {FirstFrameCausalConv3d: WanCausalConv3d, ChannelRMSNorm: WanRMS_norm}
+    swapped = [m for m in plain.vae.modules() if type(m) in originals]
+    assert {type(m) for m in swapped} == set(originals)
+    assert not any(type(m) in (WanCausalConv3d, WanRMS_norm) for m in fast.vae.modules())
     for m in swapped:
-        m.__class__ = WanCausalConv3d
+        m.__class__ = originals[type(m)]
     video = torch.rand(1, cfg.num_views, 3, cfg.num_frames, cfg.height, cfg.width,
                        generator=torch.Generator().manual_seed(stride)) * 2 - 1
     for frames in (1, cfg.num_frames):

@@ -9,8 +9,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKLWan
-from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d
+from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d, WanRMS_norm
 from torch import nn
+
+from .attention import FusedWeights
 
 
 # The released Wan2.2 VAE (Wan2.2-TI2V-5B): architecture and the per-channel latent statistics the DiT was trained
@@ -99,24 +101,43 @@ class FirstFrameCausalConv3d(WanCausalConv3d):
         if cache_x is None and x.shape[2] == 1 and self._padding[4] == kt - 1 and self.stride[0] == 1 \
                 and self.dilation[0] == 1:
             x2d = F.pad(x[:, :, 0], self._padding[:4])
-            return F.conv2d(x2d, self.weight[:, :, kt - 1], self.bias, self.stride[1:], 0, self.dilation[1:],
-                            self.groups).unsqueeze(2)
+            w2d = self.weight[:, :, kt - 1]
+            if not torch.is_grad_enabled():  # the strided slice, kept contiguous until the weight changes
+                w2d = self.__dict__.setdefault("_frame0_weight", FusedWeights()).get([w2d])
+            return F.conv2d(x2d, w2d, self.bias, self.stride[1:], 0, self.dilation[1:], self.groups).unsqueeze(2)
         return super().forward(x, cache_x)
 
 
-def use_first_frame_shortcut(vae: AutoencoderKLWan) -> AutoencoderKLWan:
-    """Give every causal convolution of ``vae`` the shortcut (a subclass: isinstance checks, deep copies and state
-    dicts are unchanged)."""
+class ChannelRMSNorm(WanRMS_norm):
+    """diffusers' WanRMS_norm with the channel norm as a sum of squares: ``F.normalize`` over dim 1 of a
+    [B, C, T, H, W] tensor takes torch's strided vector-norm kernel, 30x slower than the sum here (407 vs 13 us at
+    [3, 16, 1, 32, 32], 1 thread) and a quarter of the tiny VAE's encode. Same math: x / max(|x|, 1e-12) * sqrt(C) *
+    gamma + bias, in float32 for half-precision inputs; same parameters and state dict."""
+
+    def forward(self, x) -> torch.Tensor:
+        if not self.channel_first:
+            return super().forward(x)
+        xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+        inv = torch.rsqrt((xf * xf).sum(dim=1, keepdim=True).clamp_min(1e-24))  # 1 / max(|x|, 1e-12)
+        return (xf * inv).to(x.dtype) * (self.scale * self.gamma) + self.bias
+
+
+_FAST = {WanCausalConv3d: FirstFrameCausalConv3d, WanRMS_norm: ChannelRMSNorm}
+
+
+def use_fast_paths(vae: AutoencoderKLWan) -> AutoencoderKLWan:
+    """Give every causal convolution of ``vae`` the frame-0 shortcut and every norm the sum-of-squares form
+    (subclasses: isinstance checks, deep copies and state dicts are unchanged)."""
     for m in vae.modules():
-        if type(m) is WanCausalConv3d:
-            m.__class__ = FirstFrameCausalConv3d
+        if type(m) in _FAST:
+            m.__class__ = _FAST[type(m)]
     return vae
 
 
 class LatentCodec(nn.Module):
     def __init__(self, vae: AutoencoderKLWan):
         super().__init__()
-        self.vae = use_first_frame_shortcut(vae).eval().requires_grad_(False)
+        self.vae = use_fast_paths(vae).eval().requires_grad_(False)
         z = vae.config.z_dim
         mean = torch.tensor(vae.config.latents_mean if vae.config.latents_mean else [0.0] * z, dtype=torch.float32)
         std = torch.tensor(vae.config.latents_std if vae.config.latents_std else [1.0] * z, dtype=torch.float32)
