@@ -21,7 +21,7 @@ import torch
 
 from ..geometry.depth import inverse_depth_to_metric
 from .normalize import Normalizer
-from .schedule import AsyncSchedule, DenoiseState, make_scheduler
+from .schedule import AsyncSchedule, DenoiseState, LinearUniPC
 
 
 @dataclass
@@ -251,7 +251,7 @@ class XWAMPolicy:
         states = torch.randn((1, c.num_states, c.state_dim), generator=g).to(self.device, self.dtype)
         state0 = torch.from_numpy(self.normalizer.normalize_states(obs.state)).to(self.device, self.dtype)
         states[:, 0] = state0
-        video_sched, action_sched = make_scheduler(c.video_steps, c.shift), make_scheduler(c.action_steps, c.shift)
+        video_sched, action_sched = LinearUniPC(c.video_steps, c.shift), LinearUniPC(c.action_steps, c.shift)
         # state_sched stays None: states step jointly with the actions on action_sched (see _call)
         st = DenoiseState(video, actions, states, video_sched, action_sched, None)
         r = _Resume(st, cond, text_cache, uncond, int(seed), state0)
