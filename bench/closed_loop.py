@@ -27,13 +27,12 @@ from xwam_ros.data.episodes import EpisodeDataset  # noqa: E402
 from xwam_ros.eval.imagination import imagination_quality  # noqa: E402
 from xwam_ros.model.policy import XWAMPolicy  # noqa: E402
 from xwam_ros.paths import resolve_checkpoint  # noqa: E402
-from xwam_ros.sim.evaluate import ClosedLoopConfig, evaluate  # noqa: E402
+from xwam_ros.sim.evaluate import ClosedLoopConfig, evaluate, wilson_interval  # noqa: E402
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:
-    from scipy.stats import binomtest
-    ci = binomtest(k, n).proportion_ci(0.95, method="wilson")
-    return round(float(ci.low), 3), round(float(ci.high), 3)
+    low, high = wilson_interval(k, n)
+    return round(low, 3), round(high, 3)
 
 
 def control_compare(a) -> int:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -36,17 +36,23 @@ from .robosuite_env import SimConfig, SimEnv, run_workers
 TASK_HORIZON = {"Lift": 200, "Stack": 300}
 
 
+def _opt(default, help_: str):
+    return field(default=default, metadata={"help": help_})
+
+
 @dataclass
 class ClosedLoopConfig:
-    episodes: int = 50
-    seed: int = 10_000  # episode e uses env seed (seed + e): disjoint from the demo seeds (0 ...)
-    mode: str = "async"  # async | sync
-    execute_steps: int = 8  # actions executed per query (the chunk has 32)
-    lookahead: int = 1  # target k + lookahead is sent at step k: the impedance controller lags its target
-    horizon: int = 0  # control steps before an episode counts as failed; 0 = the task's (TASK_HORIZON)
-    workers: int = 1
-    control: str = "cartesian"  # cartesian | joint (IK through the URDF, joint-position control)
-    task: str = "Lift"  # a robosuite task with a scripted expert: Lift | Stack
+    episodes: int = _opt(50, "episodes to run (one env seed each)")
+    seed: int = _opt(10_000, "episode e uses env seed (seed + e); keep it disjoint from the demos' seeds (0 ...) and "
+                             "from seeds any earlier report used")
+    mode: str = _opt("async", "async: actions after action_steps calls, no depth (ANS); sync: the full schedule with "
+                              "depth on every call (the paper's synchronous baseline)")
+    execute_steps: int = _opt(8, "actions of each chunk executed before the next query (the chunk has 32)")
+    lookahead: int = _opt(1, "target k + lookahead is sent at step k (the impedance controller lags its target)")
+    horizon: int = _opt(0, "control steps before an episode counts as failed; 0 = the task's (Lift 200, Stack 300)")
+    workers: int = _opt(1, "episode worker processes (one torch thread each)")
+    control: str = _opt("cartesian", "cartesian | joint (IK through the URDF, joint-position control)")
+    task: str = _opt("Lift", "robosuite task with a scripted expert: Lift | Stack")
 
     def __post_init__(self):
         if self.horizon == 0 and self.task in TASK_HORIZON:
@@ -179,21 +185,31 @@ def evaluate(checkpoint, cl: ClosedLoopConfig, sim_cfg: SimConfig | None = None)
             "wall_s": time.perf_counter() - t, "rows": rows}
 
 
+def wilson_interval(successes: int, episodes: int, level: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of a success rate (scipy's binomial test): every reported rate carries one."""
+    from scipy.stats import binomtest
+    ci = binomtest(successes, episodes).proportion_ci(level, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
 def eval_main(argv=None) -> int:
     import argparse
     import json
     ap = argparse.ArgumentParser(prog="xwam-ros sim-eval", description="Closed-loop success in the simulator.")
     ap.add_argument("checkpoint", help="checkpoint directory, or builtin:<name>")
     for f in ClosedLoopConfig.__dataclass_fields__.values():
-        ap.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
+        ap.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
+                        help=f"{f.metadata['help']} (default: {f.default})")
     ap.add_argument("--json", default=None, help="also write the summary here")
     a = ap.parse_args(argv)
     from ..paths import resolve_checkpoint
     cl = ClosedLoopConfig(**{k: getattr(a, k) for k in ClosedLoopConfig.__dataclass_fields__})
     res = evaluate(resolve_checkpoint(a.checkpoint), cl)
-    print(f"[sim-eval] {res['mode']} / {res['control']}: success {res['success_rate']:.0%} over {res['episodes']} "
-          f"episodes, "
-          f"mean length {res['mean_length_success']}, action latency {res['action_latency_s'] * 1e3:.0f} ms")
+    k, n = sum(r["success"] for r in res["rows"]), res["episodes"]
+    low, high = wilson_interval(k, n)
+    print(f"[sim-eval] {res['mode']} / {res['control']}: success {k}/{n} = {k / n:.0%} (95 % Wilson interval "
+          f"{low:.0%}-{high:.0%}), mean length {res['mean_length_success']}, action latency "
+          f"{res['action_latency_s'] * 1e3:.0f} ms")
     if a.json:
         with open(a.json, "w") as fh:
             json.dump(res, fh, indent=1)
