@@ -91,7 +91,7 @@ class LinearUniPC:
         if int(timestep) != int(self.timesteps[i]):
             raise ValueError(f"LinearUniPC: step {i} is at timestep {int(self.timesteps[i])}, got {int(timestep)}")
         if self._history is None:
-            self._history = sample.new_zeros(2 * n, sample.numel())
+            self._history = sample.new_empty(2 * n, sample.numel())  # row j is written before any step reads it
             self._weights = torch.tensor(self._coef, dtype=sample.dtype, device=sample.device)
         self._history[i] = sample.reshape(-1)
         self._history[n + i] = model_output.reshape(-1).to(sample.dtype)
