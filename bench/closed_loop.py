@@ -88,6 +88,8 @@ def main(argv=None) -> int:
                     help="first seed of the success rows (600000+: used by no demonstration or earlier report)")
     ap.add_argument("--task", default="Lift", help="robosuite task of the success rows: Lift | Stack")
     ap.add_argument("--horizon", type=int, default=0, help="steps per episode (0 = the task's: Lift 200, Stack 300)")
+    ap.add_argument("--execute-steps", type=int, default=ClosedLoopConfig.execute_steps,
+                    help="actions of each 32-action chunk executed before the next query")
     ap.add_argument("--imagination", action="store_true", help="also score imagination on --heldout demos")
     a = ap.parse_args(argv)
     if a.control_compare:
@@ -103,9 +105,10 @@ def main(argv=None) -> int:
         n = a.episodes if train_name == "ans" else (a.table4_episodes or a.episodes)
         for mode in a.modes:
             r = evaluate(ckpt, ClosedLoopConfig(episodes=n, seed=a.rows_seed, mode=mode, workers=a.workers,
-                                                task=a.task, horizon=a.horizon))
+                                                task=a.task, horizon=a.horizon, execute_steps=a.execute_steps))
             k = sum(x["success"] for x in r["rows"])
-            rows.append({"task": a.task, "train": train_name, "infer": mode, "seeds": f"{a.rows_seed}+", "episodes": r["episodes"],
+            rows.append({"task": a.task, "train": train_name, "infer": mode, "execute_steps": a.execute_steps,
+                         "seeds": f"{a.rows_seed}+", "episodes": r["episodes"],
                          "successes": k, "success": round(r["success_rate"], 3), "wilson95": wilson(k, r["episodes"]),
                          "mean_len": round(r["mean_length_success"], 1) if r["mean_length_success"] else None,
                          "action_latency_ms": round(r["action_latency_s"] * 1e3, 1), "wall_s": round(r["wall_s"]),
@@ -119,11 +122,13 @@ def main(argv=None) -> int:
     out = common.RESULTS / f"{a.name}.json"
     doc = json.loads(out.read_text()) if out.exists() else {}
     # runs of some rows (e.g. async and sync in two processes) replace only their own rows
-    key = lambda r: (r.get("task", "Lift"), r.get("train"), r.get("infer"))  # noqa: E731
+    key = lambda r: (r.get("task", "Lift"), r.get("train"), r.get("infer"), r.get("execute_steps", 8),  # noqa: E731
+                     r.get("seeds"))
     mine = {key(r) for r in rows}
     rows = [r for r in doc.get("results", []) if key(r) not in mine] + rows
-    cols = ["task", "train", "infer", "seeds", "episodes", "horizon", "successes", "success", "wilson95", "mean_len",
-            "action_latency_ms", "wall_s"]
+    rows = [{"execute_steps": 8, **r} for r in rows]  # rows written before the option existed executed 8
+    cols = ["task", "train", "infer", "execute_steps", "seeds", "episodes", "horizon", "successes", "success",
+            "wilson95", "mean_len", "action_latency_ms", "wall_s"]
     print("\nclosed loop (robosuite; seeds used by no demonstration or earlier report)\n"
           + common.table(rows, cols))
     if imag:

@@ -47,7 +47,8 @@ class ClosedLoopConfig:
                              "from seeds any earlier report used")
     mode: str = _opt("async", "async: actions after action_steps calls, no depth (ANS); sync: the full schedule with "
                               "depth on every call (the paper's synchronous baseline)")
-    execute_steps: int = _opt(8, "actions of each chunk executed before the next query (the chunk has 32)")
+    # 16: bench/results/closed_loop_execute_sweep.json (4 / 8 / 12 / 16 / 24 on tuning seeds), then 200 fresh seeds
+    execute_steps: int = _opt(16, "actions of each chunk executed before the next query (the chunk has 32)")
     lookahead: int = _opt(1, "target k + lookahead is sent at step k (the impedance controller lags its target)")
     horizon: int = _opt(0, "control steps before an episode counts as failed; 0 = the task's (Lift 200, Stack 300)")
     workers: int = _opt(1, "episode worker processes (one torch thread each)")
