@@ -8,6 +8,7 @@ same cores and inflate every number); and the rate at which 3-view 640x480 cloud
 
     .venv/bin/python bench/ros_latency.py [--duration 60]      (use --duration 600 for the 10-minute soak)
     .venv/bin/python bench/ros_latency.py --cameras process    (a separate camera process; ros_latency_process.json)
+    .venv/bin/python bench/ros_latency.py --cameras process --dds-profile none   (without the graph's DDS profile)
 """
 import argparse
 import os
@@ -35,7 +36,7 @@ from common import current_rss_mb, table, write  # noqa: E402
 from xwam_ros.geometry.fusion import fuse_views  # noqa: E402
 from xwam_ros.robot.cadence import Cadence, format_cadence  # noqa: E402
 from xwam_ros.robot.convert import depth_to_image_msg, rgb_to_image_msg  # noqa: E402
-from xwam_ros.ros.graph import ros_args, share_file  # noqa: E402
+from xwam_ros.ros.graph import graph_env, ros_args, share_file  # noqa: E402
 from xwam_ros.robot.config import realsense_topics  # noqa: E402
 from xwam_ros.ros.pointcloud2 import make_xyzrgb_cloud  # noqa: E402
 from xwam_ros.ros.policy_node import PolicyNode  # noqa: E402
@@ -178,8 +179,13 @@ def main():
                     help="the model in the node's process (inference_process: false), as before issue 11's last step")
     ap.add_argument("--switch-interval", type=float, default=None,
                     help="sys.setswitchinterval for the node's process (Python's default is 0.005 s)")
+    ap.add_argument("--dds-profile", choices=("package", "none"), default="package",
+                    help="package: the graph's Fast DDS profile (32 MiB shared-memory segment, graph_env()) in both "
+                         "processes, as the launch file does; none: the builtin LARGE_DATA transports only")
     ap.add_argument("--role", default="bench", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.role == "bench" and a.dds_profile == "package":  # before any DDS participant; the camera child inherits it
+        os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", graph_env()["FASTDDS_DEFAULT_PROFILES_FILE"])
     if a.role == "cameras":
         return run_cameras(a.rate, a.duration)
     if a.switch_interval:
@@ -239,6 +245,7 @@ def main():
                        "target_p95_ms"]))
     print(format_cadence(st["cadence"]))
     extra = {"duration_s": a.duration, "camera_rate_hz": a.rate, "cameras": a.cameras,
+             "dds_profile": os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE", "none (builtin LARGE_DATA)"),
              "inference_threads": a.inference_threads, "torch_threads": torch.get_num_threads(),
              "switch_interval_s": sys.getswitchinterval(),
              "image": "640x480 rgb8 + 16UC1, 3 cameras",

@@ -58,18 +58,18 @@ def node_specs(get) -> list:
     return specs
 
 
-# camera images cross processes: Fast DDS's large-data transports (TCP + shared memory) carry them without UDP
-# fragment loss; robosuite renders headless with EGL (Mesa's software renderer: one thread, so rendering does not
-# starve the model on small CPUs). The caller's environment wins over each default.
-GRAPH_ENV = {"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"}
+# camera images cross processes: Fast DDS's large-data transports with a shared-memory segment that holds them
+# (xwam_ros.ros.graph.graph_env); robosuite renders headless with EGL (Mesa's software renderer: one thread, so
+# rendering does not starve the model on small CPUs). The caller's environment wins over each default.
 SIM_ENV = {"MUJOCO_GL": "egl", "PYOPENGL_PLATFORM": "egl", "LP_NUM_THREADS": "1"}
 
 
 def _graph(context):
     get = lambda name: LaunchConfiguration(name).perform(context).strip()  # noqa: E731
     actions = [PushRosNamespace(get("namespace"))] if get("namespace") else []
+    from xwam_ros.ros.graph import graph_env
     for spec in node_specs(get):
-        env = {**GRAPH_ENV, **spec.pop("additional_env")}
+        env = {**graph_env(), **spec.pop("additional_env")}
         spec["additional_env"] = {k: EnvironmentVariable(k, default_value=v) for k, v in env.items()}
         actions.append(Node(**spec))
     return [GroupAction(actions)]

@@ -16,6 +16,16 @@ import yaml
 from ..paths import share_file  # noqa: F401  (re-exported)
 
 
+def graph_env() -> dict:
+    """DDS settings of every process of the graph (the launch file's and the fallbacks'): Fast DDS's large-data
+    transports, and the package's profile with a 32 MiB shared-memory segment (config/fastdds_large_images.xml):
+    with the default 512 KiB segment a 640x480 image does not fit and half of 3 x 640x480 RGB-D at 30 Hz was lost
+    between processes (README, "Camera images between processes"). The profile takes precedence over the builtin
+    transports where both are set; the caller's own values of either variable win over these."""
+    return {"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA",
+            "FASTDDS_DEFAULT_PROFILES_FILE": str(share_file("config", "fastdds_large_images.xml"))}
+
+
 def launch_available() -> bool:
     """launch + launch_ros are installed and the ament index knows xwam_ros (its executables in lib/xwam_ros)."""
     if importlib.util.find_spec("launch") is None or importlib.util.find_spec("launch_ros") is None:
@@ -57,7 +67,7 @@ class SimRobotProcess:
         args = ros_args(config_file, overrides)
         if namespace:
             args += ["-r", f"__ns:=/{namespace.strip('/')}"]
-        env = {"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA", **os.environ,  # camera images between processes
+        env = {**graph_env(), **os.environ,  # camera images between processes
                "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl"), "LP_NUM_THREADS": "1"}
         self.proc = subprocess.Popen([sys.executable, "-m", "xwam_ros.ros.sim_robot", *args], env=env)
 
@@ -191,7 +201,8 @@ class Graph:
         sim_node = (sim_node or sim_node_of(config_file)) if sim else None
         if sim_node == "sim_robot":
             # before this process's DDS participant exists: camera images cross processes
-            os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
+            for key, value in graph_env().items():
+                os.environ.setdefault(key, value)
         self.context = rclpy.Context()
         rclpy.init(args=ros_args(config_file, overrides), context=self.context)
         self.nodes = []
