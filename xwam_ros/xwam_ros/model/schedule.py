@@ -50,20 +50,19 @@ def make_scheduler(num_steps: int, shift: float = 5.0) -> UniPCMultistepSchedule
 
 
 @functools.lru_cache(maxsize=16)
-def _unipc_coefficients(num_steps: int, shift: float) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+def _unipc_coefficients(num_steps: int, shift: float) -> tuple[torch.Tensor, np.ndarray]:
     """Every step of diffusers' UniPC (``make_scheduler``) as its coefficients over all inputs so far: run once with
-    basis vectors for inputs, step i's output is the row vector ``(a_i, b_i)`` with prev_sample_i = sum_j a_ij *
+    basis vectors for inputs, row i of the [n, 2n] result holds (a_i, b_i) with prev_sample_i = sum_j a_ij *
     sample_j + b_ij * model_output_j (j <= i). Exact because every operation of the solver (flow x0-prediction,
     the bh2 predictor and corrector) is linear with data-independent coefficients, elementwise over the tensor."""
     sched = make_scheduler(num_steps, shift)
     n = num_steps
-    a, b = np.zeros((n, n), np.float64), np.zeros((n, n), np.float64)
+    coef = np.zeros((n, 2 * n), np.float64)  # row i over (samples 0..n-1, outputs 0..n-1)
     for i, t in enumerate(sched.timesteps):
         x, v = torch.zeros(1, 2 * n), torch.zeros(1, 2 * n)
         x[0, i], v[0, n + i] = 1.0, 1.0
-        out = sched.step(v, t, x).prev_sample[0].double().numpy()
-        a[i], b[i] = out[:n], out[n:]
-    return sched.timesteps, a, b
+        coef[i] = sched.step(v, t, x).prev_sample[0].double().numpy()
+    return sched.timesteps, coef
 
 
 class LinearUniPC:
@@ -78,8 +77,7 @@ class LinearUniPC:
 
     def __init__(self, num_steps: int, shift: float = 5.0):
         self.num_steps = num_steps
-        self.timesteps, a, b = _unipc_coefficients(num_steps, float(shift))
-        self._coef = np.concatenate([a, b], axis=1)  # [n, 2n]: row i over (samples 0..n-1, outputs 0..n-1)
+        self.timesteps, self._coef = _unipc_coefficients(num_steps, float(shift))
         self._history: torch.Tensor | None = None  # [2n, numel]
         self._weights: torch.Tensor | None = None
         self.step_index = 0
