@@ -9,7 +9,8 @@ same cores and inflate every number); and the rate at which 3-view 640x480 cloud
     .venv/bin/python bench/ros_latency.py [--duration 60]      (use --duration 600 for the 10-minute soak)
     .venv/bin/python bench/ros_latency.py --cameras process    (a separate camera process; ros_latency_process.json)
     .venv/bin/python bench/ros_latency.py --cameras process --dds-profile none   (without the graph's DDS profile)
-    .venv/bin/python bench/ros_latency.py --executor events     (rclpy's EventsExecutor; ros_latency_events.json)
+    .venv/bin/python bench/ros_latency.py --executor multi_threaded   (rclpy's MultiThreadedExecutor instead of the
+                                                  node's default EventsExecutor; ros_latency_multi_threaded.json)
 """
 import argparse
 import os
@@ -41,6 +42,7 @@ from xwam_ros.ros.graph import graph_env, ros_args, share_file  # noqa: E402
 from xwam_ros.robot.config import realsense_topics  # noqa: E402
 from xwam_ros.ros.pointcloud2 import make_xyzrgb_cloud  # noqa: E402
 from xwam_ros.ros.policy_node import PolicyNode  # noqa: E402
+from xwam_ros.ros.spin import EXECUTORS, make_executor, spin_until_shutdown  # noqa: E402
 from xwam_ros.sim.procedural import HOME, CameraRig, fk  # noqa: E402
 
 
@@ -165,22 +167,6 @@ def run_cameras(rate: float, duration: float) -> None:
     rclpy.shutdown(context=ctx)
 
 
-def make_executor(kind: str, ctx):
-    """multi_threaded: what the policy node's main() runs (3 threads here: node + in-process cameras). events:
-    rclpy's EventsExecutor (rclpy.experimental), callbacks from a C++ event queue without the Python wait-set
-    bookkeeping; not used by the node yet (its spin() in the main thread busy-loops and ignores SIGINT here)."""
-    if kind == "events":
-        from rclpy.experimental import EventsExecutor
-        return EventsExecutor(context=ctx)
-    return MultiThreadedExecutor(num_threads=3, context=ctx)
-
-
-def spin(ex, ctx) -> None:
-    """spin_once in a loop: EventsExecutor.spin() in a thread ran no callback here (rclpy Kilted)."""
-    while rclpy.ok(context=ctx):
-        ex.spin_once(timeout_sec=0.1)
-
-
 def main():
     if os.environ.get("XWAM_BENCH_TRACE"):
         import faulthandler
@@ -199,8 +185,9 @@ def main():
     ap.add_argument("--dds-profile", choices=("package", "none"), default="package",
                     help="package: the graph's Fast DDS profile (32 MiB shared-memory segment, graph_env()) in both "
                          "processes, as the launch file does; none: the builtin LARGE_DATA transports only")
-    ap.add_argument("--executor", choices=("multi_threaded", "events"), default="multi_threaded",
-                    help="the rclpy executor of the node's process (see make_executor)")
+    ap.add_argument("--executor", choices=EXECUTORS, default="events",
+                    help="the rclpy executor of the node's process (the node's 'executor' parameter, ros/spin.py); "
+                         "multi_threaded: 3 threads here (node + in-process cameras)")
     ap.add_argument("--role", default="bench", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.role == "bench" and a.dds_profile == "package":  # before any DDS participant; the camera child inherits it
@@ -223,10 +210,10 @@ def main():
         cam_proc = subprocess.Popen([sys.executable, __file__, "--role", "cameras", "--rate", str(a.rate),
                                      "--duration", str(a.duration + 30)], env=os.environ.copy())
     cams = Cameras(ctx, a.rate) if a.cameras == "inprocess" else Node("bench_cloud", context=ctx)
-    ex = make_executor(a.executor, ctx)
+    ex = make_executor(a.executor, ctx, num_threads=3)
     ex.add_node(node)
     ex.add_node(cams)
-    th = threading.Thread(target=lambda: spin(ex, ctx), daemon=True)
+    th = threading.Thread(target=spin_until_shutdown, args=(ex, ctx), daemon=True)
     th.start()
     samples = []
     child = getattr(node.policy, "pid", None)
@@ -244,11 +231,11 @@ def main():
         cam_proc.wait(10)
     rate, npts = cloud_rate(cams)
     cpu = convert_cpu_ms(node)
+    node.destroy_node()  # stops the worker and the inference process while the executor still runs
+    rclpy.shutdown(context=ctx)  # ends spin_until_shutdown
+    th.join(10)
     ex.shutdown()
-    th.join(3)
-    node.destroy_node()
     cams.destroy_node()
-    rclpy.shutdown(context=ctx)
 
     def ms(key, q=50):
         return round(float(np.percentile(lat[key], q)) * 1e3, 2) if lat[key] else None
@@ -284,7 +271,7 @@ def main():
         if k != "cadence":
             print(f"{k}: {v}")
     name = ("ros_latency" if a.cameras == "inprocess" else "ros_latency_process") + \
-        ("_events" if a.executor == "events" else "")
+        ("_multi_threaded" if a.executor == "multi_threaded" else "")
     name += "_inplace" if a.in_place else ""
     name += f"_threads{a.inference_threads}" if a.inference_threads else ""
     name += f"_switch{a.switch_interval * 1e3:g}ms" if a.switch_interval else ""

@@ -25,7 +25,9 @@ from conftest import wait_for  # noqa: F401  (tests import it from here too)
 from xwam_ros.model.policy import XWAMPolicy
 from xwam_ros.ros.graph import ros_args, share_file
 from xwam_ros.ros.policy_node import PolicyNode
+from xwam_ros.ros.spin import make_executor, spin_until_shutdown
 from rclpy.node import Node
+from rclpy.serialization import serialize_message
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from transforms3d.quaternions import mat2quat
@@ -60,23 +62,24 @@ class ScenePublisher(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def publish(self, t_s=None, cams=CAMS, encoding="rgb8", depth_fn=None, info=True, jitter=None, state=True,
-                info_hw=None):
+                info_hw=None, truncate_colour=0):
         """One frameset; defects: another colour ``encoding``, ``depth_fn`` applied to depth, no camera_info
-        (``info=False``), camera_info of another size (``info_hw``), per-camera stamp offsets (``jitter``)."""
+        (``info=False``), camera_info of another size (``info_hw``), per-camera stamp offsets (``jitter``), colour
+        images whose serialized bytes lose their last ``truncate_colour`` bytes (published raw)."""
         t_s = self.now() if t_s is None else t_s
         for i, c in enumerate(cams):
             stamp = stamp_of(t_s + (jitter[i] if jitter is not None else 0.0))
             rgb, depth = self.frames[c]
             if depth_fn is not None:
                 depth = depth_fn(depth)
-            if encoding == "rgb8" and info and info_hw is None:
+            if encoding == "rgb8" and info and info_hw is None and not truncate_colour:
                 self.cameras.publish(c, rgb, depth, self.rig.K, stamp)  # the real publishers, unchanged
                 continue
             pc, pd, pi, frame = self.cameras.pubs[c]
             h = Header(stamp=stamp, frame_id=frame)
             msg = rgb_to_image_msg(rgb, h, Image)
             msg.encoding = encoding
-            pc.publish(msg)
+            pc.publish(serialize_message(msg)[:-truncate_colour] if truncate_colour else msg)
             pd.publish(depth_to_image_msg(depth, h, Image, "16UC1"))
             if info:
                 pi.publish(camera_info_msg(self.rig.K, *(info_hw or rgb.shape[:2]), h, CameraInfo))
@@ -121,12 +124,14 @@ class Harness:
         sub(DiagnosticArray, "/diagnostics", self.diags.append, QoSProfile(depth=50))
         sub(ActionChunk, "/xwam_policy/action_chunk", self.chunks.append, QoSProfile(depth=50))
         self.executors, self.threads = [], []
-        for ctx, nodes in ((self.ctx, [self.node]), (self.client_ctx, [self.pub, self.listener])):
-            ex = MultiThreadedExecutor(num_threads=2, context=ctx)
+        # the node on the executor its main() would run (the 'executor' parameter), the test's side multi-threaded
+        for ctx, nodes, ex in ((self.ctx, [self.node], make_executor(self.node.cfg.executor, self.ctx)),
+                               (self.client_ctx, [self.pub, self.listener],
+                                MultiThreadedExecutor(num_threads=2, context=self.client_ctx))):
             for n in nodes:
                 ex.add_node(n)
             self.executors.append(ex)
-            self.threads.append(threading.Thread(target=ex.spin, daemon=True))
+            self.threads.append(threading.Thread(target=spin_until_shutdown, args=(ex, ctx), daemon=True))
             self.threads[-1].start()
         assert wait_for(lambda: self.listener.count_publishers("/xwam_policy/status") >= 1
                         and self.node.count_publishers("/joint_states") >= 1)  # discovery
@@ -164,13 +169,14 @@ class Harness:
         return None
 
     def close(self):
-        for ex, th in zip(self.executors, self.threads):
-            ex.shutdown(timeout_sec=2)
+        """In the order of the node's main() after SIGINT: context shut down (ends spin_until_shutdown), executor
+        shut down, then the nodes destroyed."""
+        for ctx, ex, th in zip((self.ctx, self.client_ctx), self.executors, self.threads):
+            rclpy.shutdown(context=ctx)
             th.join(timeout=5)
+            ex.shutdown(timeout_sec=2)
         for n in (self.listener, self.pub, self.node):
             n.destroy_node()
-        rclpy.shutdown(context=self.ctx)
-        rclpy.shutdown(context=self.client_ctx)
 
 
 class SlowedPolicy(XWAMPolicy):

@@ -71,6 +71,7 @@ def test_dry_run_sends_nothing_then_enable_sends_safe_anchored_trajectories(harn
 @pytest.mark.parametrize("kind,kw,match", [
     ("bad_input", {"encoding": "yuv422"}, "unsupported colour encoding"),
     ("bad_input", {"depth_fn": lambda d: np.full_like(d, np.nan)}, "valid"),
+    ("bad_input", {"truncate_colour": 100}, "/color: sensor_msgs/Image CDR truncated at data"),
 ])
 def test_bad_input_is_reported_and_node_keeps_running(harness, kind, kw, match):
     h = harness

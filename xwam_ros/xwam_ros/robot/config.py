@@ -35,6 +35,9 @@ NODE_PARAMS = {
     "dtype": ("float32", "Weights dtype: float32 or bfloat16 (bfloat16 is slower on CPUs without AVX-512 BF16)."),
     "inference_threads": (0, "torch CPU threads of the model; 0 = every core but one (at least one): the free core "
                              "runs the camera callbacks and the executor instead of queuing them behind the model."),
+    "executor": ("events", "rclpy executor of the node's process: 'events' (rclpy's EventsExecutor: callbacks "
+                           "from a C++ event queue; the camera path's p95 fell from 221-315 to 14 ms, "
+                           "bench/ros_latency.py) or 'multi_threaded' (rclpy's MultiThreadedExecutor, 2 threads)."),
     "inference_process": (True, "Run the model in a child process of its own (the node process keeps the camera "
                                 "callbacks, conversion and publishing, which then never wait for the model's Python "
                                 "on the same interpreter lock). False: in the node's process."),
@@ -186,6 +189,8 @@ def validate(values: dict, cameras: list) -> NodeConfig:
     _check(v["execute_steps"] >= 1 and v["overlap_steps"] >= 0, "execute_steps", "must be >= 1 (overlap >= 0)")
     _check(len(v["joint_names"]) > 0, "joint_names", "must not be empty")
     _check(len(cameras) > 0, "camera_names", "at least one camera is needed")
+    _check(v["executor"] in ("events", "multi_threaded"), "executor",
+           f"must be events|multi_threaded, got {v['executor']!r}")
     _check(v["image_qos"] in ("sensor_data", "reliable"), "image_qos", f"must be sensor_data|reliable, got "
                                                                        f"{v['image_qos']!r}")
     _check(v["sync_timeout"] > 0, "sync_timeout", "must be positive")

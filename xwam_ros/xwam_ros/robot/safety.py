@@ -72,15 +72,7 @@ class SafetyFilter:
         sat = np.zeros(self.lo.size, bool)
         sat[list(self.limits.saturating)] = True
         target = np.clip(p, self.lo, self.hi)
-        out = np.empty_like(p)
-        prev = np.clip(cur, self.lo, self.hi)
-        n_rate = 0
-        for k in range(len(p)):
-            delta = target[k] - prev
-            limited = np.clip(delta, -step, step)
-            n_rate += int(np.any(limited != delta))
-            out[k] = prev + limited
-            prev = out[k]
+        out, n_rate = _rate_limit(target, np.clip(cur, self.lo, self.hi), step)
         return out, {"rate_limited_steps": n_rate,
                      "position_clamped_steps": int(np.sum(np.any(outside & ~sat, axis=1))),
                      "saturated_steps": int(np.sum(np.any(outside & sat, axis=1))),
@@ -93,3 +85,30 @@ class SafetyFilter:
         if age < -0.5:
             return f"observation stamp is {-age:.3f} s in the future (clock mismatch?)"
         return None
+
+
+def _rate_limit(target: np.ndarray, start: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, int]:
+    """out[k] = out[k-1] + clip(target[k] - out[k-1], -step, step), out[-1] = start; and how many steps were limited.
+
+    Sequential in k, so not one numpy expression: up to the first limited step the output is the target itself
+    (checked in one vectorised pass, the usual case); from there on a loop over Python floats (a numpy call per step
+    cost 0.6 ms per 32-step chunk, more than the rest of the safety stage)."""
+    deltas = np.diff(target, axis=0, prepend=start[None])
+    over = np.any(np.abs(deltas) > step, axis=1)
+    if not over.any():
+        return target.copy(), 0
+    first = int(np.argmax(over))
+    out = target.copy()
+    prev = (out[first - 1] if first else start).tolist()
+    lim = step.tolist()
+    n_rate = 0
+    for k in range(first, len(target)):
+        row, limited = target[k].tolist(), False
+        for j, (t, s) in enumerate(zip(row, lim)):
+            d = t - prev[j]
+            if d > s or d < -s:
+                d, limited = (s if d > 0 else -s), True
+            prev[j] += d
+        out[k] = prev
+        n_rate += limited
+    return out, n_rate
