@@ -9,6 +9,7 @@ same cores and inflate every number); and the rate at which 3-view 640x480 cloud
     .venv/bin/python bench/ros_latency.py [--duration 60]      (use --duration 600 for the 10-minute soak)
     .venv/bin/python bench/ros_latency.py --cameras process    (a separate camera process; ros_latency_process.json)
     .venv/bin/python bench/ros_latency.py --cameras process --dds-profile none   (without the graph's DDS profile)
+    .venv/bin/python bench/ros_latency.py --transport-only     (publisher + DDS + executor, no node: receive's floor)
     .venv/bin/python bench/ros_latency.py --executor multi_threaded   (rclpy's MultiThreadedExecutor instead of the
                                                   node's default EventsExecutor; ros_latency_multi_threaded.json)
 """
@@ -167,6 +168,52 @@ def run_cameras(rate: float, duration: float) -> None:
     rclpy.shutdown(context=ctx)
 
 
+class BareSubscriber(Node):
+    """--transport-only: the node's image subscriptions (raw, sensor-data QoS, image_from_cdr) and nothing else, to
+    measure what the receive stage costs without the node: the camera publisher, DDS and the executor."""
+
+    def __init__(self, context):
+        super().__init__("bench_bare_subscriber", context=context)
+        from xwam_ros.robot.image_cdr import image_from_cdr
+        self.parse, self.receive_s, self._ages = image_from_cdr, [], {}
+        self.keys = [f"{c}/{k}" for c in ("agentview", "sideview", "eye_in_hand") for k in ("color", "depth")]
+        for key in self.keys:
+            cam, kind = key.split("/")
+            topic = realsense_topics(cam)["color_topic" if kind == "color" else "depth_topic"]
+            self.create_subscription(Image, topic, lambda raw, k=key: self._on_image(k, raw), qos_profile_sensor_data,
+                                     raw=True)
+
+    def _on_image(self, key, raw):
+        now = self.get_clock().now().nanoseconds
+        stamp = self.parse(raw).header.stamp
+        self._ages[key] = (stamp.sec * 10**9 + stamp.nanosec, now)
+        stamps = {s for s, _ in self._ages.values()}
+        if len(self._ages) == len(self.keys) and len(stamps) == 1:  # a complete set: newest stamp -> last callback
+            self.receive_s.append((max(t for _, t in self._ages.values()) - stamps.pop()) * 1e-9)
+            self._ages.clear()
+
+
+def run_transport_only(a) -> None:
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    cams, sub = Cameras(ctx, a.rate), BareSubscriber(ctx)
+    ex = make_executor(a.executor, ctx, num_threads=3)
+    ex.add_node(cams)
+    ex.add_node(sub)
+    th = threading.Thread(target=spin_until_shutdown, args=(ex, ctx), daemon=True)
+    th.start()
+    time.sleep(a.duration)
+    rclpy.shutdown(context=ctx)
+    th.join(10)
+    ex.shutdown()
+    r = np.array(sub.receive_s[int(a.rate * 2):]) * 1e3  # without the first 2 s (discovery)
+    rows = [{"stage": "receive (camera publisher + DDS + executor, no node)", "sets": len(r),
+             "p50_ms": round(float(np.percentile(r, 50)), 2), "p95_ms": round(float(np.percentile(r, 95)), 2),
+             "worst_ms": round(float(r.max()), 2)}]
+    print(table(rows, ["stage", "sets", "p50_ms", "p95_ms", "worst_ms"]))
+    print(f"wrote {write('ros_latency_transport', rows, {'executor': a.executor, 'duration_s': a.duration})}")
+
+
 def main():
     if os.environ.get("XWAM_BENCH_TRACE"):
         import faulthandler
@@ -188,12 +235,17 @@ def main():
     ap.add_argument("--executor", choices=EXECUTORS, default="events",
                     help="the rclpy executor of the node's process (the node's 'executor' parameter, ros/spin.py); "
                          "multi_threaded: 3 threads here (node + in-process cameras)")
+    ap.add_argument("--transport-only", action="store_true",
+                    help="the same in-process camera publisher with a bare subscriber instead of the node and no "
+                         "model: the floor of the receive stage (ros_latency_transport.json)")
     ap.add_argument("--role", default="bench", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.role == "bench" and a.dds_profile == "package":  # before any DDS participant; the camera child inherits it
         os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", graph_env()["FASTDDS_DEFAULT_PROFILES_FILE"])
     if a.role == "cameras":
         return run_cameras(a.rate, a.duration)
+    if a.transport_only:
+        return run_transport_only(a)
     if a.switch_interval:
         sys.setswitchinterval(a.switch_interval)
     ctx = rclpy.Context()

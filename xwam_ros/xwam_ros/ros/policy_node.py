@@ -150,8 +150,8 @@ class PolicyNode(Node):
     # --- ROS interfaces --------------------------------------------------------------------------------------------
     def _make_io(self) -> None:
         image_qos = image_qos_profile(self.cfg.image_qos)
-        # sensor callbacks in a group of their own: with a multi-threaded executor they never queue behind the
-        # diagnostics timer, services or parameter callbacks (the node's default group runs one callback at a time)
+        # sensor callbacks in a group of their own: with executor=multi_threaded they never queue behind the
+        # diagnostics timer, services or parameter callbacks (the EventsExecutor runs every callback in one thread)
         sensors = MutuallyExclusiveCallbackGroup()
         for cam in self.cfg.cameras:
             for kind, topic in (("color", cam.color_topic), ("depth", cam.depth_topic)):
