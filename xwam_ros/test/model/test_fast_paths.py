@@ -72,7 +72,8 @@ def test_compiled_forward_equals_eager():
 @pytest.mark.parametrize("stride", [16, 8])
 def test_fast_paths_of_the_vae_equal_diffusers_own_modules(stride):
     """The frame-0 2D-convolution shortcut (vae.FirstFrameCausalConv3d) and the sum-of-squares channel norm
-    (vae.ChannelRMSNorm) against diffusers' own WanCausalConv3d / WanRMS_norm on the same weights: one frame and a
+    (vae.ChannelRMSNorm) against diffusers' own WanCausalConv3d / WanRMS_norm on the same weights, and the single-frame
+    encode (LatentCodec._posterior_mode, oneDNN-packed frame-0 kernels) against diffusers' encode: one frame and a
     whole clip, encode and decode. Measured max |diff| <= 2.2e-6 (decode)."""
     from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d, WanRMS_norm
 
@@ -91,9 +92,27 @@ def test_fast_paths_of_the_vae_equal_diffusers_own_modules(stride):
     assert not any(type(m) in (WanCausalConv3d, WanRMS_norm) for m in fast.vae.modules())
     for m in swapped:
         m.__class__ = originals[type(m)]
+    # and diffusers' own chunked encode (LatentCodec's single-frame path skips its chunk cache)
+    plain._posterior_mode = lambda x: plain.vae.encode(x).latent_dist.mode()
     video = torch.rand(1, cfg.num_views, 3, cfg.num_frames, cfg.height, cfg.width,
                        generator=torch.Generator().manual_seed(stride)) * 2 - 1
     for frames in (1, cfg.num_frames):
         z_fast, z_plain = fast.encode(video[:, :, :, :frames]), plain.encode(video[:, :, :, :frames])
         assert (z_fast - z_plain).abs().max().item() < TOL
         assert (fast.decode(z_plain) - plain.decode(z_plain)).abs().max().item() < TOL
+
+
+def test_frame0_kernel_caches_follow_new_weights():
+    """The frame-0 kernels cached per convolution (contiguous slice, oneDNN-packed copy) are rebuilt when the weights
+    change in place (load_state_dict, an optimizer step): a codec that encoded before loading another's weights then
+    encodes exactly as that other codec."""
+    from xwam_ros.model.vae import LatentCodec
+    cfg = get_preset("tiny")
+    a, b = LatentCodec.tiny(cfg, seed=1), LatentCodec.tiny(cfg, seed=2)
+    frame = torch.rand(1, cfg.num_views, 3, 1, cfg.height, cfg.width, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        before = a.encode(frame * 2 - 1)
+        a.vae.load_state_dict(b.vae.state_dict())
+        after, want = a.encode(frame * 2 - 1), b.encode(frame * 2 - 1)
+    assert (before - want).abs().max().item() > 1e-2  # different weights, different latents
+    assert (after - want).abs().max().item() < TOL

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKLWan
-from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d, WanRMS_norm
+from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d, WanRMS_norm, patchify
 from torch import nn
 
 from .attention import FusedWeights
@@ -100,12 +100,43 @@ class FirstFrameCausalConv3d(WanCausalConv3d):
         kt = self.kernel_size[0]
         if cache_x is None and x.shape[2] == 1 and self._padding[4] == kt - 1 and self.stride[0] == 1 \
                 and self.dilation[0] == 1:
-            x2d = F.pad(x[:, :, 0], self._padding[:4])
-            w2d = self.weight[:, :, kt - 1]
-            if not torch.is_grad_enabled():  # the strided slice, kept contiguous until the weight changes
-                w2d = self.__dict__.setdefault("_frame0_weight", FusedWeights()).get([w2d])
-            return F.conv2d(x2d, w2d, self.bias, self.stride[1:], 0, self.dilation[1:], self.groups).unsqueeze(2)
+            pad = self._padding  # (w, w, h, h, time, 0): symmetric in space, so the convolution pads (no copy)
+            x2d, w2d = x[:, :, 0], self.weight[:, :, kt - 1]
+            args = (self.stride[1:], (pad[2], pad[0]), self.dilation[1:], self.groups)
+            if torch.is_grad_enabled():
+                return F.conv2d(x2d, w2d, self.bias, *args).unsqueeze(2)
+            w2d = self.__dict__.setdefault("_frame0_weight", FusedWeights()).get([w2d])  # contiguous, cached
+            if _ONEDNN_CONV and x2d.device.type == "cpu" and x2d.dtype == torch.float32:
+                packed = self.__dict__.setdefault("_frame0_packed", _PackedConvWeight()).get(self.weight, w2d,
+                                                                                               x2d.shape, *args)
+                return torch.ops.mkldnn._convolution_pointwise(x2d, packed, self.bias, args[1], args[0], args[2],
+                                                               args[3], "none", [], "").unsqueeze(2)
+            return F.conv2d(x2d, w2d, self.bias, *args).unsqueeze(2)
         return super().forward(x, cache_x)
+
+
+_ONEDNN_CONV = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+
+
+class _PackedConvWeight:
+    """A 2D kernel in oneDNN's blocked layout, reordered once per input shape. ``F.conv2d`` on a CPU reorders the
+    plain weight on every call, which dominates the tiny VAE's small convolutions (64 channels at 4x4: 162 vs
+    104 us per call, 1 thread). Rebuilt when the source weight changes (new storage or in-place update)."""
+
+    def __init__(self):
+        self._key, self._packed, self._source = None, {}, None
+
+    def get(self, source: torch.Tensor, weight: torch.Tensor, input_shape, stride, padding, dilation,
+            groups) -> torch.Tensor:
+        """``weight`` (the 2D kernel) packed for ``input_shape``; ``source`` is the parameter it comes from."""
+        key = (source.data_ptr(), source._version)
+        if key != self._key:
+            self._key, self._packed, self._source = key, {}, source.detach()  # holding it keeps its address
+        shape = tuple(input_shape)
+        if shape not in self._packed:
+            self._packed[shape] = torch.ops.mkldnn._reorder_convolution_weight(
+                weight, list(padding), list(stride), list(dilation), groups, list(shape))
+        return self._packed[shape]
 
 
 class ChannelRMSNorm(WanRMS_norm):
@@ -255,9 +286,21 @@ class LatentCodec(nn.Module):
             raise ValueError(f"video must be [B, V, 3, F, H, W], got {tuple(video.shape)}")
         b, v = video.shape[:2]
         w = next(self.vae.parameters())
-        z = self.vae.encode(video.flatten(0, 1).to(w.device, w.dtype)).latent_dist.mode().float()
+        z = self._posterior_mode(video.flatten(0, 1).to(w.device, w.dtype)).float()
         z = (z - self.mean) / self.std
         return z.unflatten(0, (b, v)).permute(0, 2, 3, 1, 4, 5).to(video.device)
+
+    def _posterior_mode(self, x: torch.Tensor) -> torch.Tensor:
+        """diffusers' ``encode(x).latent_dist.mode()``. A single frame (every policy query's frame 0) goes through the
+        encoder once without its chunk cache: with one frame the first chunk is the whole input, and with no cache
+        every causal convolution and downsampler behaves as in that first chunk (zero history, no time conv) while
+        the copies diffusers keeps for a next chunk are skipped (test_vae_text: equal to diffusers' encode)."""
+        vae = self.vae
+        if x.shape[2] != 1 or vae.use_tiling:
+            return vae.encode(x).latent_dist.mode()
+        if vae.config.patch_size is not None:
+            x = patchify(x, patch_size=vae.config.patch_size)
+        return vae.quant_conv(vae.encoder(x)).chunk(2, dim=1)[0]  # the posterior's mean
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
