@@ -116,3 +116,19 @@ def test_frame0_kernel_caches_follow_new_weights():
         after, want = a.encode(frame * 2 - 1), b.encode(frame * 2 - 1)
     assert (before - want).abs().max().item() > 1e-2  # different weights, different latents
     assert (after - want).abs().max().item() < TOL
+
+
+def test_a_codec_with_packed_frame0_kernels_copies_and_pickles():
+    """A codec that has encoded (oneDNN-packed kernels cached, tensors without storage) deep-copies and pickles as
+    the policy's imagination thread and inference process need, and the copies encode exactly as the original."""
+    import pickle
+
+    from xwam_ros.model.vae import LatentCodec
+    cfg = get_preset("tiny")
+    codec = LatentCodec.tiny(cfg, seed=4)
+    frame = torch.rand(1, cfg.num_views, 3, 1, cfg.height, cfg.width, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        want = codec.encode(frame * 2 - 1)
+    for other in (copy.deepcopy(codec), pickle.loads(pickle.dumps(codec))):
+        with torch.inference_mode():
+            assert (other.encode(frame * 2 - 1) - want).abs().max().item() < TOL

@@ -126,6 +126,17 @@ class _PackedConvWeight:
     def __init__(self):
         self._key, self._packed, self._source = None, {}, None
 
+    # oneDNN tensors have no storage to copy or pickle; a copied module (XWAMPolicy.with_own_codec deep-copies the
+    # codec) has weights of its own anyway and packs them on first use
+    def __deepcopy__(self, memo) -> "_PackedConvWeight":
+        return _PackedConvWeight()
+
+    def __getstate__(self) -> dict:
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()
+
     def get(self, source: torch.Tensor, weight: torch.Tensor, input_shape, stride, padding, dilation,
             groups) -> torch.Tensor:
         """``weight`` (the 2D kernel) packed for ``input_shape``; ``source`` is the parameter it comes from."""
