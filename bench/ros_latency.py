@@ -41,6 +41,7 @@ from xwam_ros.robot.cadence import Cadence, format_cadence  # noqa: E402
 from xwam_ros.robot.convert import depth_to_image_msg, rgb_to_image_msg  # noqa: E402
 from xwam_ros.ros.graph import graph_env, ros_args, share_file  # noqa: E402
 from xwam_ros.robot.config import realsense_topics  # noqa: E402
+from xwam_ros.robot.health import process_cpu_seconds  # noqa: E402
 from xwam_ros.ros.pointcloud2 import make_xyzrgb_cloud  # noqa: E402
 from xwam_ros.ros.policy_node import PolicyNode  # noqa: E402
 from xwam_ros.ros.spin import EXECUTORS, make_executor, spin_until_shutdown  # noqa: E402
@@ -97,14 +98,12 @@ def cpu_seconds():
     return t.user + t.system
 
 
-def process_cpu_seconds(pid) -> float:
-    """CPU seconds of another process (the node's inference process), 0 when there is none."""
+def inference_cpu_seconds(pid) -> float:
+    """CPU seconds of the node's inference process, 0 when there is none (or it is gone)."""
     if pid is None:
         return 0.0
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        return process_cpu_seconds(pid)
     except (OSError, IndexError, ValueError):
         return 0.0
 
@@ -269,10 +268,10 @@ def main():
     th.start()
     samples = []
     child = getattr(node.policy, "pid", None)
-    t0, c0, m0 = time.monotonic(), cpu_seconds(), process_cpu_seconds(child)
+    t0, c0, m0 = time.monotonic(), cpu_seconds(), inference_cpu_seconds(child)
     while time.monotonic() - t0 < a.duration:
         time.sleep(1.0)
-        t, c, m = time.monotonic(), cpu_seconds(), process_cpu_seconds(child)
+        t, c, m = time.monotonic(), cpu_seconds(), inference_cpu_seconds(child)
         samples.append((t - t0, (c - c0) * 100, current_rss_mb(), (m - m0) * 100))
         c0, m0 = c, m
     st = node.status()

@@ -12,6 +12,7 @@ import pytest
 import rclpy
 from rclpy.node import Node
 
+from xwam_ros.robot.health import process_cpu_seconds
 from xwam_ros.ros.graph import ros_args
 from xwam_ros.ros.spin import EXECUTORS, make_executor, spin_until_shutdown
 
@@ -44,12 +45,6 @@ def test_unknown_executor_is_refused_by_name():
         make_executor("single", None)
 
 
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
 def _start_node(executor: str) -> tuple[subprocess.Popen, list]:
     exe = os.path.join(os.path.dirname(sys.executable), "policy_node")
     args = ros_args(None, {"executor": executor, "imagine": False, "publish_observed_cloud": False})
@@ -71,9 +66,9 @@ def _start_node(executor: str) -> tuple[subprocess.Popen, list]:
 def test_policy_node_process_idles_and_stops_on_signal(executor, sig):
     proc, lines = _start_node(executor)
     try:
-        c0, t0 = _cpu_seconds(proc.pid), time.monotonic()
+        c0, t0 = process_cpu_seconds(proc.pid), time.monotonic()
         time.sleep(3.0)
-        idle = (_cpu_seconds(proc.pid) - c0) / (time.monotonic() - t0)
+        idle = (process_cpu_seconds(proc.pid) - c0) / (time.monotonic() - t0)
         # no camera input: the 1 Hz diagnostics is all there is to do (a busy-looping spin is ~1.0)
         assert idle < 0.4, f"{executor}: the idle node used {idle:.0%} of a core"
         proc.send_signal(sig)

@@ -93,6 +93,13 @@ def sync_level(last_set_s: float | None, started_s: float, statuses: dict, backw
     return Verdict(ERROR, f"no synchronised set for {since:.1f} s: {key} is late ({why})")
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far, from /proc/<pid>/stat (OSError when it is gone)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def current_rss_mb() -> float:
     """Resident set size now (not the peak ru_maxrss), from /proc/self/statm: resident pages x page size."""
     with open("/proc/self/statm") as f:
