@@ -44,7 +44,7 @@ from xwam_ros.robot.config import realsense_topics  # noqa: E402
 from xwam_ros.robot.health import process_cpu_seconds  # noqa: E402
 from xwam_ros.ros.pointcloud2 import make_xyzrgb_cloud  # noqa: E402
 from xwam_ros.ros.policy_node import PolicyNode  # noqa: E402
-from xwam_ros.ros.spin import EXECUTORS, make_executor, spin_until_shutdown  # noqa: E402
+from xwam_ros.ros.spin import EXECUTORS, SpinThread  # noqa: E402
 from xwam_ros.sim.procedural import HOME, CameraRig, fk  # noqa: E402
 
 
@@ -196,15 +196,9 @@ def run_transport_only(a) -> None:
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     cams, sub = Cameras(ctx, a.rate), BareSubscriber(ctx)
-    ex = make_executor(a.executor, ctx, num_threads=3)
-    ex.add_node(cams)
-    ex.add_node(sub)
-    th = threading.Thread(target=spin_until_shutdown, args=(ex, ctx), daemon=True)
-    th.start()
+    spin = SpinThread([cams, sub], a.executor, ctx, num_threads=3)
     time.sleep(a.duration)
-    rclpy.shutdown(context=ctx)
-    th.join(10)
-    ex.shutdown()
+    spin.stop()
     r = np.array(sub.receive_s[int(a.rate * 2):]) * 1e3  # without the first 2 s (discovery)
     rows = [{"stage": "receive (camera publisher + DDS + executor, no node)", "sets": len(r),
              "p50_ms": round(float(np.percentile(r, 50)), 2), "p95_ms": round(float(np.percentile(r, 95)), 2),
@@ -261,11 +255,7 @@ def main():
         cam_proc = subprocess.Popen([sys.executable, __file__, "--role", "cameras", "--rate", str(a.rate),
                                      "--duration", str(a.duration + 30)], env=os.environ.copy())
     cams = Cameras(ctx, a.rate) if a.cameras == "inprocess" else Node("bench_cloud", context=ctx)
-    ex = make_executor(a.executor, ctx, num_threads=3)
-    ex.add_node(node)
-    ex.add_node(cams)
-    th = threading.Thread(target=spin_until_shutdown, args=(ex, ctx), daemon=True)
-    th.start()
+    spin = SpinThread([cams, node], a.executor, ctx, num_threads=3)
     samples = []
     child = getattr(node.policy, "pid", None)
     t0, c0, m0 = time.monotonic(), cpu_seconds(), inference_cpu_seconds(child)
@@ -282,11 +272,7 @@ def main():
         cam_proc.wait(10)
     rate, npts = cloud_rate(cams)
     cpu = convert_cpu_ms(node)
-    node.destroy_node()  # stops the worker and the inference process while the executor still runs
-    rclpy.shutdown(context=ctx)  # ends spin_until_shutdown
-    th.join(10)
-    ex.shutdown()
-    cams.destroy_node()
+    spin.stop()  # as the node process after SIGINT: context, executor, then the node (worker, inference) and cameras
 
     def ms(key, q=50):
         return round(float(np.percentile(lat[key], q)) * 1e3, 2) if lat[key] else None

@@ -6,14 +6,12 @@ import copy
 import itertools
 import json
 import os
-import threading
 import time
 
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseArray
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, PointCloud2
 from std_msgs.msg import String
@@ -25,7 +23,7 @@ from conftest import wait_for  # noqa: F401  (tests import it from here too)
 from xwam_ros.model.policy import XWAMPolicy
 from xwam_ros.ros.graph import ros_args, share_file
 from xwam_ros.ros.policy_node import PolicyNode
-from xwam_ros.ros.spin import make_executor, spin_until_shutdown
+from xwam_ros.ros.spin import SpinThread
 from rclpy.node import Node
 from rclpy.serialization import serialize_message
 from sensor_msgs.msg import Image
@@ -123,16 +121,9 @@ class Harness:
         sub(PoseArray, "/xwam_policy/ee_targets", self.targets.append, QoSProfile(depth=50))
         sub(DiagnosticArray, "/diagnostics", self.diags.append, QoSProfile(depth=50))
         sub(ActionChunk, "/xwam_policy/action_chunk", self.chunks.append, QoSProfile(depth=50))
-        self.executors, self.threads = [], []
         # the node on the executor its main() would run (the 'executor' parameter), the test's side multi-threaded
-        for ctx, nodes, ex in ((self.ctx, [self.node], make_executor(self.node.cfg.executor, self.ctx)),
-                               (self.client_ctx, [self.pub, self.listener],
-                                MultiThreadedExecutor(num_threads=2, context=self.client_ctx))):
-            for n in nodes:
-                ex.add_node(n)
-            self.executors.append(ex)
-            self.threads.append(threading.Thread(target=spin_until_shutdown, args=(ex, ctx), daemon=True))
-            self.threads[-1].start()
+        self.spins = [SpinThread([self.node], self.node.cfg.executor, self.ctx),
+                      SpinThread([self.pub, self.listener], "multi_threaded", self.client_ctx)]
         assert wait_for(lambda: self.listener.count_publishers("/xwam_policy/status") >= 1
                         and self.node.count_publishers("/joint_states") >= 1)  # discovery
 
@@ -169,14 +160,9 @@ class Harness:
         return None
 
     def close(self):
-        """In the order of the node's main() after SIGINT: context shut down (ends spin_until_shutdown), executor
-        shut down, then the nodes destroyed."""
-        for ctx, ex, th in zip((self.ctx, self.client_ctx), self.executors, self.threads):
-            rclpy.shutdown(context=ctx)
-            th.join(timeout=5)
-            ex.shutdown(timeout_sec=2)
-        for n in (self.listener, self.pub, self.node):
-            n.destroy_node()
+        """The node's side first, in the order of its main() after SIGINT (SpinThread.stop), then the test's side."""
+        for spin in self.spins:
+            spin.stop(timeout_s=5)
 
 
 class SlowedPolicy(XWAMPolicy):

@@ -14,7 +14,7 @@ from rclpy.node import Node
 
 from xwam_ros.robot.health import process_cpu_seconds
 from xwam_ros.ros.graph import ros_args
-from xwam_ros.ros.spin import EXECUTORS, make_executor, spin_until_shutdown
+from xwam_ros.ros.spin import EXECUTORS, SpinThread, make_executor
 
 
 @pytest.mark.parametrize("kind", EXECUTORS)
@@ -24,20 +24,13 @@ def test_spin_runs_callbacks_and_returns_on_shutdown(kind):
     node = Node("spin_test", context=ctx)
     ticks = []
     node.create_timer(0.02, lambda: ticks.append(time.monotonic()))
-    ex = make_executor(kind, ctx)
-    ex.add_node(node)
-    th = threading.Thread(target=spin_until_shutdown, args=(ex, ctx), daemon=True)
-    th.start()
+    spin = SpinThread([node], kind, ctx)
     deadline = time.monotonic() + 20
     while len(ticks) < 5 and time.monotonic() < deadline:
         time.sleep(0.02)
-    rclpy.shutdown(context=ctx)  # what rclpy's signal handler does on SIGINT / SIGTERM
-    th.join(timeout=10)
-    alive = th.is_alive()
-    ex.shutdown()
-    node.destroy_node()
+    ended = spin.stop()  # shuts the context down first: what rclpy's signal handler does on SIGINT / SIGTERM
     assert len(ticks) >= 5, f"{kind}: the timer ran {len(ticks)} times"
-    assert not alive, f"{kind}: spin_until_shutdown did not return after the context shut down"
+    assert ended, f"{kind}: spin_until_shutdown did not return after the context shut down"
 
 
 def test_unknown_executor_is_refused_by_name():

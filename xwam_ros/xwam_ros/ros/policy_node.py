@@ -46,7 +46,7 @@ from .observed_cloud import ObservedCloudPublisher
 from .policy_diagnostics import diagnostic_statuses
 from .params import RuntimeParameters, declare_parameters
 from .policy_msgs import ee_pose_msg, time_msg
-from .spin import make_executor, spin_until_shutdown
+from .spin import run_until_shutdown
 
 try:
     from xwam_interfaces.msg import ActionChunk
@@ -591,14 +591,7 @@ def main(args=None):
         print(f"[xwam_policy] invalid parameters: {exc}")
         rclpy.try_shutdown()
         raise SystemExit(2)
-    executor = make_executor(node.cfg.executor)
-    executor.add_node(node)
-    try:
-        spin_until_shutdown(executor)
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_until_shutdown([node], node.cfg.executor)
 
 
 if __name__ == "__main__":

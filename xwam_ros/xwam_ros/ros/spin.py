@@ -15,6 +15,8 @@ context shut down (or the handler's KeyboardInterrupt / ExternalShutdownExceptio
 """
 from __future__ import annotations
 
+import threading
+
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
@@ -40,3 +42,44 @@ def spin_until_shutdown(executor, context=None, period_s: float = 0.1) -> None:
             executor.spin_once(timeout_sec=period_s)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+
+
+class SpinThread:
+    """``nodes`` on an executor of ``kind`` spun by spin_until_shutdown in a daemon thread (tests, benchmarks).
+
+    ``stop()`` ends it in the order a node process takes after SIGINT: the context shut down (ends the spin loop, as
+    rclpy's signal handler does), the thread joined, the executor shut down, then the nodes destroyed, so no callback
+    runs on a destroyed entity."""
+
+    def __init__(self, nodes, kind: str, context, num_threads: int = 2):
+        self.context, self.nodes = context, list(nodes)
+        self.executor = make_executor(kind, context, num_threads)
+        for node in self.nodes:
+            self.executor.add_node(node)
+        self.thread = threading.Thread(target=spin_until_shutdown, args=(self.executor, context), daemon=True)
+        self.thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> bool:
+        """Stop spinning and destroy the nodes; True when the spin thread ended within ``timeout_s``."""
+        rclpy.try_shutdown(context=self.context)
+        self.thread.join(timeout_s)
+        ended = not self.thread.is_alive()
+        self.executor.shutdown(timeout_sec=2)
+        for node in reversed(self.nodes):
+            node.destroy_node()
+        return ended
+
+
+def run_until_shutdown(nodes, kind: str) -> None:
+    """A node process's main loop on the default context: spin ``nodes`` until SIGINT/SIGTERM, then shut the
+    executor down, destroy the nodes and the context."""
+    executor = make_executor(kind)
+    for node in nodes:
+        executor.add_node(node)
+    try:
+        spin_until_shutdown(executor)
+    finally:
+        executor.shutdown()
+        for node in reversed(list(nodes)):
+            node.destroy_node()
+        rclpy.try_shutdown()
