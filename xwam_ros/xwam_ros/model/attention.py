@@ -34,21 +34,34 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     return (xf * torch.rsqrt(xf.pow(2).mean(dim=-1, keepdim=True) + eps)).to(x.dtype) * weight
 
 
-class FusedWeights:
-    """Concatenations of parameters, cached until any source parameter is replaced (``.to()``, new storage) or
-    changed in place (``load_state_dict``, an optimizer step: the version counter moves). Only used without autograd
-    -- the cached tensor is not part of any graph. Costs one extra copy of the fused weights in memory."""
+class SourceWatch:
+    """Tells whether source tensors changed since the last look: replaced (``.to()``, new storage) or changed in
+    place (``load_state_dict``, an optimizer step: the version counter moves). The key of every cache of derived
+    weights here (fused concatenations, packed convolution kernels)."""
 
     def __init__(self):
-        self._key, self._value, self._sources = None, None, None
+        self._key, self._sources = None, None
+
+    def changed(self, tensors) -> bool:
+        key = tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in tensors)
+        if key == self._key:
+            return False
+        # holding the sources keeps their memory from being reused by a new tensor at the same address
+        self._key, self._sources = key, [t.detach() for t in tensors]
+        return True
+
+
+class FusedWeights:
+    """Concatenations of parameters, cached until any source parameter changes (SourceWatch). Only used without
+    autograd -- the cached tensor is not part of any graph. Costs one extra copy of the fused weights in memory."""
+
+    def __init__(self):
+        self._watch, self._value = SourceWatch(), None
 
     def get(self, tensors, dim: int = 0) -> torch.Tensor:
-        key = tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in tensors)
-        if key != self._key:
+        if self._watch.changed(tensors):
             with torch.no_grad():
                 self._value = torch.cat([t.detach() for t in tensors], dim=dim)
-            # holding the sources keeps their memory from being reused by a new tensor at the same address
-            self._key, self._sources = key, [t.detach() for t in tensors]
         return self._value
 
 

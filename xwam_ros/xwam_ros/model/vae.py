@@ -12,7 +12,7 @@ from diffusers import AutoencoderKLWan
 from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d, WanRMS_norm, patchify
 from torch import nn
 
-from .attention import FusedWeights
+from .attention import FusedWeights, SourceWatch
 
 
 # The released Wan2.2 VAE (Wan2.2-TI2V-5B): architecture and the per-channel latent statistics the DiT was trained
@@ -124,7 +124,7 @@ class _PackedConvWeight:
     104 us per call, 1 thread). Rebuilt when the source weight changes (new storage or in-place update)."""
 
     def __init__(self):
-        self._key, self._packed, self._source = None, {}, None
+        self._watch, self._packed = SourceWatch(), {}
 
     # oneDNN tensors have no storage to copy or pickle; a copied module (XWAMPolicy.with_own_codec deep-copies the
     # codec) has weights of its own anyway and packs them on first use
@@ -140,9 +140,8 @@ class _PackedConvWeight:
     def get(self, source: torch.Tensor, weight: torch.Tensor, input_shape, stride, padding, dilation,
             groups) -> torch.Tensor:
         """``weight`` (the 2D kernel) packed for ``input_shape``; ``source`` is the parameter it comes from."""
-        key = (source.data_ptr(), source._version)
-        if key != self._key:
-            self._key, self._packed, self._source = key, {}, source.detach()  # holding it keeps its address
+        if self._watch.changed((source,)):
+            self._packed = {}
         shape = tuple(input_shape)
         if shape not in self._packed:
             self._packed[shape] = torch.ops.mkldnn._reorder_convolution_weight(

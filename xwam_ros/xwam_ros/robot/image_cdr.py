@@ -56,7 +56,8 @@ class _Reader:
         self.raw, self.pos, self.end = raw, _ENCAPSULATION, len(raw)
         self.order = "<" if little else ">"
 
-    def _take(self, size: int, what: str) -> int:
+    def take(self, size: int, what: str) -> int:
+        """The offset of the next ``size`` bytes (and moves past them); CdrError naming ``what`` if they are missing."""
         start = self.pos
         if start + size > self.end:
             raise CdrError(f"sensor_msgs/Image CDR truncated at {what}: needs {start + size} bytes, has {self.end}")
@@ -68,15 +69,15 @@ class _Reader:
 
     def u32(self, what: str, signed: bool = False) -> int:
         self.align(4)
-        at = self._take(4, what)
+        at = self.take(4, what)
         return struct.unpack_from(self.order + ("i" if signed else "I"), self.raw, at)[0]
 
     def u8(self, what: str) -> int:
-        return self.raw[self._take(1, what)]
+        return self.raw[self.take(1, what)]
 
     def string(self, what: str) -> str:
         n = self.u32(what)
-        at = self._take(n, what)
+        at = self.take(n, what)
         if n == 0 or self.raw[at + n - 1] != 0:
             raise CdrError(f"sensor_msgs/Image CDR: {what} is not a NUL-terminated string")
         return bytes(self.raw[at:at + n - 1]).decode("utf-8", errors="replace")
@@ -96,6 +97,6 @@ def image_from_cdr(raw) -> CdrImage:
     is_bigendian = r.u8("is_bigendian")
     step = r.u32("step")
     count = r.u32("data length")
-    at = r._take(count, "data")
+    at = r.take(count, "data")
     data = np.frombuffer(raw, np.uint8, count, at)
     return CdrImage(header, height, width, encoding, is_bigendian, step, data)
