@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..geometry.depth import inverse_depth_to_metric
+from .attention import SourceWatch
 from .normalize import Normalizer
 from .schedule import AsyncSchedule, DenoiseState, LinearUniPC
 
@@ -165,20 +166,17 @@ class XWAMPolicy:
     def _text(self, instruction: str):
         """The instruction's cross-attention K/V for every block, computed once per instruction and reused until a
         weight it depends on changes (training between validations, ``load_state_dict``, ``.to()``)."""
-        params = self._text_params()
-        key = (id(self.transformer), tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params))
-        hit = self._text_caches.get(instruction)
-        if hit is not None and hit[0] == key:
-            self._text_caches.move_to_end(instruction)
-            return hit[2]
-        emb = self.text_encoder.encode([instruction]).to(self.device, self.dtype)
-        cache = self.transformer.prepare_text(emb)
-        # the kept detached sources stop a new tensor from reusing their memory address (which the key relies on)
-        self._text_caches[instruction] = (key, [p.detach() for p in params], cache)
+        entry = self._text_caches.get(instruction)
+        if entry is None:
+            entry = self._text_caches[instruction] = [SourceWatch(), None]
+        if entry[0].changed(self._text_params()) or entry[1] is None:
+            entry[1] = None  # an error below leaves no stale K/V behind the new key
+            emb = self.text_encoder.encode([instruction]).to(self.device, self.dtype)
+            entry[1] = self.transformer.prepare_text(emb)
         self._text_caches.move_to_end(instruction)
         while len(self._text_caches) > 8:
             self._text_caches.popitem(last=False)
-        return cache
+        return entry[1]
 
     def _net(self, st: DenoiseState, r: _Resume, t_video: int, t_action: int, run_depth: bool):
         """One network call at integer timesteps (the official convention: the scheduler's int64 timesteps);
