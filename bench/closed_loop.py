@@ -3,6 +3,7 @@
     .venv/bin/python bench/closed_loop.py --episodes 100           # shipped model: ANS async vs sync
     .venv/bin/python bench/closed_loop.py --table4 runs/table4     # + models trained with independent/synchronous
     .venv/bin/python bench/closed_loop.py --control-compare        # joint (IK through the URDF) vs Cartesian
+    .venv/bin/python bench/closed_loop.py --compare A.json B.json --name NAME   # two runs paired seed by seed
 
 For every (training sampler, inference mode): success rate over seeded episodes that no demonstration used, mean
 length of the successful episodes, action latency per query (async: 10 calls, no depth; sync: 50 calls with depth,
@@ -27,7 +28,7 @@ from xwam_ros.data.episodes import EpisodeDataset  # noqa: E402
 from xwam_ros.eval.imagination import imagination_quality  # noqa: E402
 from xwam_ros.model.policy import XWAMPolicy  # noqa: E402
 from xwam_ros.paths import resolve_checkpoint  # noqa: E402
-from xwam_ros.sim.evaluate import ClosedLoopConfig, evaluate, wilson_interval  # noqa: E402
+from xwam_ros.sim.evaluate import ClosedLoopConfig, evaluate, paired_comparison, wilson_interval  # noqa: E402
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:
@@ -70,6 +71,27 @@ def control_compare(a) -> int:
     return 0
 
 
+def compare(a) -> int:
+    """--compare A.json B.json: the rows of two result files on the same seeds (same task, mode, seeds, episodes),
+    paired seed by seed (McNemar's exact test); written to bench/results/<--name>.json."""
+    docs = [json.loads(Path(p).read_text()) for p in a.compare]
+    key = lambda r: (r["task"], r["infer"], r["execute_steps"], r["seeds"], r["episodes"])  # noqa: E731
+    b_rows = {key(r): r for r in docs[1]["results"] if "failed_seeds" in r}
+    rows = []
+    for ra in (r for r in docs[0]["results"] if "failed_seeds" in r and key(r) in b_rows):
+        rb = b_rows[key(ra)]
+        first = int(ra["seeds"].rstrip("+"))
+        pair = paired_comparison(range(first, first + ra["episodes"]), ra["failed_seeds"], rb["failed_seeds"])
+        rows.append({"task": ra["task"], "infer": ra["infer"], "seeds": ra["seeds"], "a_success": ra["success"],
+                     "b_success": rb["success"], **pair, "mcnemar_p": round(pair["mcnemar_p"], 4)})
+    if not rows:
+        raise SystemExit(f"no rows of {a.compare[0]} and {a.compare[1]} share task, mode, seeds and episodes "
+                         "(with per-seed outcomes)")
+    print(f"A = {a.compare[0]}, B = {a.compare[1]}\n" + common.table(rows, list(rows[0])))
+    print(f"wrote {common.write(a.name, rows, {'a': a.compare[0], 'b': a.compare[1]})}")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--checkpoint", default="builtin:lift_tiny", help="the ANS-trained model")
@@ -91,7 +113,11 @@ def main(argv=None) -> int:
     ap.add_argument("--execute-steps", type=int, default=ClosedLoopConfig.execute_steps,
                     help="actions of each 32-action chunk executed before the next query")
     ap.add_argument("--imagination", action="store_true", help="also score imagination on --heldout demos")
+    ap.add_argument("--compare", nargs=2, metavar=("A_JSON", "B_JSON"), default=None,
+                    help="pair two result files' rows on the same seeds (McNemar) instead of running episodes")
     a = ap.parse_args(argv)
+    if a.compare:
+        return compare(a)
     if a.control_compare:
         return control_compare(a)
     models = {"ans": str(resolve_checkpoint(a.checkpoint))}
@@ -112,8 +138,10 @@ def main(argv=None) -> int:
                          "successes": k, "success": round(r["success_rate"], 3), "wilson95": wilson(k, r["episodes"]),
                          "mean_len": round(r["mean_length_success"], 1) if r["mean_length_success"] else None,
                          "action_latency_ms": round(r["action_latency_s"] * 1e3, 1), "wall_s": round(r["wall_s"]),
-                         "horizon": r["horizon"]})
-            print(common.table(rows[-1:], list(rows[-1])), flush=True)
+                         "horizon": r["horizon"],
+                         # for paired comparisons of two models (or modes) on the same seeds (--compare)
+                         "failed_seeds": sorted(x["seed"] for x in r["rows"] if not x["success"])})
+            print(common.table(rows[-1:], [c for c in rows[-1] if c != "failed_seeds"]), flush=True)
         if a.imagination and Path(a.heldout).is_dir():
             data = EpisodeDataset(a.heldout)
             held = range(len(data) - a.heldout_episodes, len(data))

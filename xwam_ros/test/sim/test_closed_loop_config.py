@@ -36,3 +36,19 @@ def test_every_sim_eval_option_has_help_and_its_default():
     for name in ClosedLoopConfig.__dataclass_fields__:
         assert f"--{name.replace('_', '-')}" in text
     assert text.count("(default:") == len(ClosedLoopConfig.__dataclass_fields__)
+
+
+def test_paired_comparison_counts_discordant_seeds_and_gives_mcnemars_exact_p():
+    """On 40 seeds: A fails 0-11 and 30-32, B fails 10-34: only A solved 12-29 and 33-34 (20 seeds), only B 0-9
+    (10), neither 10-11 and 30-32 (5), both 35-39 (5). Exact McNemar p = 2 * P(X <= 10), X ~ Bin(30, 1/2)."""
+    from math import comb
+
+    from xwam_ros.sim.evaluate import paired_comparison
+    seeds = range(40)
+    got = paired_comparison(seeds, [*range(12), 30, 31, 32], range(10, 35))
+    assert {k: got[k] for k in ("seeds", "both", "only_a", "only_b", "neither")} == \
+        {"seeds": 40, "both": 5, "only_a": 20, "only_b": 10, "neither": 5}, got
+    assert got["mcnemar_p"] == pytest.approx(2 * sum(comb(30, i) for i in range(11)) / 2**30, rel=1e-9)
+    assert paired_comparison(seeds, [1], [1])["mcnemar_p"] == 1.0  # no discordant seed: no evidence either way
+    with pytest.raises(ValueError, match="not among the compared seeds"):
+        paired_comparison(range(5), [7], [])

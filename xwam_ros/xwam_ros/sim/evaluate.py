@@ -193,6 +193,20 @@ def wilson_interval(successes: int, episodes: int, level: float = 0.95) -> tuple
     return float(ci.low), float(ci.high)
 
 
+def paired_comparison(seeds, failed_a, failed_b) -> dict:
+    """Two policies (or modes) run on the same ``seeds``: how many seeds only A / only B solved, and McNemar's exact
+    two-sided p-value (scipy's binomial test on those discordant seeds). Pairing removes the seeds' own difficulty,
+    which a comparison of two success rates and their intervals carries."""
+    from scipy.stats import binomtest
+    seeds, fa, fb = set(seeds), set(failed_a), set(failed_b)
+    if not (fa | fb) <= seeds:
+        raise ValueError(f"failed seeds {sorted((fa | fb) - seeds)[:5]} are not among the compared seeds")
+    only_a, only_b = len(fb - fa), len(fa - fb)
+    p = binomtest(only_a, only_a + only_b).pvalue if only_a + only_b else 1.0
+    return {"seeds": len(seeds), "both": len(seeds - fa - fb), "only_a": only_a, "only_b": only_b,
+            "neither": len(fa & fb), "mcnemar_p": float(p)}
+
+
 def eval_main(argv=None) -> int:
     import argparse
     import json
