@@ -12,12 +12,18 @@ Stages (timed, written to ``<out>/recipe.json``):
    measured and stored in its config (as Wan2.2's latents_mean/std); then its decoder alone refined on whole clips
    (``refine_decoder``: the later causal chunks, which 5-frame windows never reach);
 3. normalisation stats (q01/q99, symmetric for actions) of the training episodes (saved with the checkpoint);
-4. the tiny X-WAM trained through the normal trainer (ANS unless ``--sampler``); ``<out>/run/last`` is the policy,
-   ``<out>/export`` the same without optimizer state and with a float16 VAE (what ``models/lift_tiny`` ships).
+4. the tiny X-WAM trained through the normal trainer (ANS unless ``--sampler``); ``<out>/run/last`` is the policy;
+5. with ``--continue-steps N``: training continued from it for N more steps on a fresh warmup and cosine at
+   ``--continue-lr`` (a warm restart; the latent cache and the normalisation stats carry over), in
+   ``<out>/continue``; ``<out>/export`` is the last stage's checkpoint without optimizer state and with a float16 VAE.
+
+``--shipped lift_tiny`` sets every size and step count to those of the shipped ``models/lift_tiny`` (SHIPPED below;
+explicit options still win): one command from a seed to a model of the shipped one's kind and training budget.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -30,15 +36,29 @@ from ..model.vae import TINY_SPATIAL_STRIDES, LatentCodec
 from .config import TrainConfig
 from .trainer import make_clips, model_config, train
 
-FULL = dict(episodes=200, vae_steps=2500, vae_batch=4, vae_base=32, decoder_steps=800, steps=10000, batch_size=16)
-SMOKE = dict(episodes=4, vae_steps=4, vae_batch=2, vae_base=8, decoder_steps=2, steps=6, batch_size=4)
+FULL = dict(episodes=200, vae_steps=2500, vae_batch=4, vae_base=32, decoder_steps=800, steps=10000, batch_size=16,
+            continue_steps=0)
+SMOKE = dict(episodes=4, vae_steps=4, vae_batch=2, vae_base=8, decoder_steps=2, steps=6, batch_size=4,
+             continue_steps=0)
+# the shipped models' settings. lift_tiny: 4x4 latents of a base-16 autoencoder (1200 steps at batch 2, one depth
+# range for every camera, no decoder refinement), 12000 DiT steps at batch 32, then 8000 more at half the rate (its
+# closed loop rose from 89 % to 95.5 % with them, README)
+SHIPPED = {"lift_tiny": dict(latent_stride=16, vae_base=16, vae_steps=1200, vae_batch=2, decoder_steps=0,
+                             depth_range="global", steps=12000, batch_size=32, continue_steps=8000,
+                             continue_lr=5e-4)}
+DEPTH_RANGES = ("per-camera", "global")
 # the latent grid: 64x64 frames at stride 8 -> 8x8 latents per view (4x4 tokens). At Wan2.2's 16 the 4x4 latents
 # cannot hold a cube or a gripper (autoencoder round trip 18.6 dB, depth AbsRel 0.34), yet the shipped lift_tiny is
 # that model: the same tiny DiT on 8x8 latents imagines far better but succeeds less in closed loop (README)
-def model_overrides(latent_stride: int) -> dict:
+def model_overrides(latent_stride: int, depth_range: str = "per-camera") -> dict:
+    """The model config's latent grid and depth code: ``global`` is one metric range (the preset's 0.1-3.0 m) for
+    every camera instead of each camera's range measured on the training episodes."""
     if latent_stride not in TINY_SPATIAL_STRIDES:
         raise ValueError(f"latent stride {latent_stride}: the tiny VAE has {TINY_SPATIAL_STRIDES}")
-    return {"vae_stride": (4, latent_stride, latent_stride)}
+    if depth_range not in DEPTH_RANGES:
+        raise ValueError(f"depth range {depth_range!r}: one of {DEPTH_RANGES}")
+    out = {"vae_stride": (4, latent_stride, latent_stride)}
+    return {**out, "depth_ranges": []} if depth_range == "global" else out
 
 
 def _vae_videos(cfg, clips, seed: int, max_clips: int) -> torch.Tensor:
@@ -127,7 +147,8 @@ def refine_decoder(cfg, clips, vae_dir: Path, steps: int, seed: int, batch: int 
 def run_recipe(out: Path, seed: int, episodes: int, vae_steps: int, vae_batch: int, vae_base: int,
                decoder_steps: int, steps: int, batch_size: int, data: Path | None = None, sampler: str = "ans",
                vae: Path | None = None, cache_dir: Path | None = None, task: str = "Lift", resume: bool = False,
-               latent_stride: int = 8, log=print) -> dict:
+               latent_stride: int = 8, depth_range: str = "per-camera", continue_steps: int = 0,
+               continue_lr: float = 5e-4, log=print) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     times, demo_summary = {}, None
@@ -143,7 +164,7 @@ def run_recipe(out: Path, seed: int, episodes: int, vae_steps: int, vae_batch: i
                        log_every=max(1, min(50, steps // 2)), ckpt_every=max(1, min(1000, steps)),
                        val_every=max(1, steps // 4), val_clips=8, val_episodes=min(8, max(1, episodes // 10)),
                        lr=1e-3, text_dropout=0.0, cache_dir=str(cache_dir or out / "latent_cache"),
-                       model=model_overrides(latent_stride))
+                       model=model_overrides(latent_stride, depth_range))
     mcfg = model_config(tcfg)
     t = time.perf_counter()
     if vae is None:
@@ -152,7 +173,8 @@ def run_recipe(out: Path, seed: int, episodes: int, vae_steps: int, vae_batch: i
         vae = train_vae(mcfg, train_clips, vae_steps, seed, out / "vae", batch=vae_batch, base_dim=vae_base, log=log)
         times["vae_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        refine_decoder(mcfg, train_clips, vae, decoder_steps, seed, log=log)
+        if decoder_steps:
+            refine_decoder(mcfg, train_clips, vae, decoder_steps, seed, log=log)
         times["decoder_s"] = time.perf_counter() - t
     else:
         times["vae_s"] = 0.0
@@ -161,20 +183,39 @@ def run_recipe(out: Path, seed: int, episodes: int, vae_steps: int, vae_batch: i
     # an interrupted run continues from its last checkpoint (exact resume: optimizer, schedule, RNG, step)
     res = train(tcfg.validate(), resume=resume and (out / "run" / "last").is_dir(), log=log)
     times["train_s"] = time.perf_counter() - t
+    final = out / "run" / "last"
+    if continue_steps:
+        t = time.perf_counter()
+        ccfg = continuation_config(tcfg, final, out / "continue", continue_steps, continue_lr)
+        res = train(ccfg, resume=resume and (out / "continue" / "last").is_dir(), log=log)
+        times["continue_s"] = time.perf_counter() - t
+        final = out / "continue" / "last"
     h = res["history"]
     summary = {"seed": seed, "task": task, "data": str(data), "episodes": episodes, "vae_steps": vae_steps,
                "vae_batch": vae_batch, "vae_base": vae_base, "decoder_steps": decoder_steps, "steps": steps,
                "batch_size": batch_size, "sampler": sampler, "latent_stride": latent_stride,
+               "depth_range": depth_range, "continue_steps": continue_steps, "continue_lr": continue_lr,
                **{k: round(v, 2) for k, v in times.items()},
                "loss_first": h[0]["loss"], "loss_last": float(np.mean([r["loss"] for r in h[-10:]])),
                "validation": {k: v for k, v in h[-1].items() if k.startswith("val/")},
-               "demos": demo_summary, "checkpoint": str(out / "run" / "last")}
+               "demos": demo_summary, "checkpoint": str(final)}
     (out / "recipe.json").write_text(json.dumps(summary, indent=1))
     from .export import export_policy
     card = {"made_by": "xwam-ros recipe", "recipe": summary, "train_config": tcfg.to_dict(),
             "data": demo_summary or {"dataset": str(data)}}
-    export_policy(out / "run" / "last", out / "export", card)
+    if continue_steps:
+        card["continue_config"] = ccfg.to_dict()
+    export_policy(final, out / "export", card)
     return summary
+
+
+def continuation_config(tcfg: TrainConfig, start: Path, out_dir: Path, steps: int, lr: float) -> TrainConfig:
+    """Stage 5: the stage-4 run's config continued from its checkpoint (weights, autoencoder and normalisation stats,
+    so the latent cache is reused) for ``steps`` more steps at ``lr``, another seed for new batches and noise."""
+    return dataclasses.replace(tcfg, init_from=str(start), vae="", steps=steps, lr=lr, seed=tcfg.seed + 1,
+                               out_dir=str(out_dir), warmup=max(1, min(200, steps // 10)),
+                               val_every=max(1, steps // 4), ckpt_every=max(1, min(1000, steps)),
+                               log_every=max(1, min(50, steps // 2))).validate()
 
 
 def recipe_main(argv=None) -> int:
@@ -189,18 +230,30 @@ def recipe_main(argv=None) -> int:
     ap.add_argument("--cache-dir", default=None, help="latent cache (share it between runs on the same data + VAE)")
     ap.add_argument("--resume", action="store_true",
                     help="continue the X-WAM stage from <out>/run/last (with --vae to skip the VAE stages)")
-    ap.add_argument("--latent-stride", type=int, default=8, choices=TINY_SPATIAL_STRIDES,
+    ap.add_argument("--latent-stride", type=int, default=None, choices=TINY_SPATIAL_STRIDES,
                     help="pixels per latent: 8 (8x8 latents per 64x64 view: sharper imagination) or 16 (4x4, as the "
                          "shipped lift_tiny: better closed loop with the tiny DiT)")
+    ap.add_argument("--depth-range", choices=DEPTH_RANGES, default=None,
+                    help="per-camera (default: each camera's depth range measured on the demos) or global (one "
+                         "0.1-3.0 m range, as the shipped lift_tiny)")
+    ap.add_argument("--continue-lr", type=float, default=None, help="learning rate of stage 5 (default 5e-4)")
+    ap.add_argument("--shipped", choices=sorted(SHIPPED), default=None,
+                    help="every size and step count of this shipped model (explicit options still win)")
     for k, v in FULL.items():
         ap.add_argument(f"--{k.replace('_', '-')}", type=int, default=None, help=f"default {v} ({SMOKE[k]} smoke)")
     a = ap.parse_args(argv)
-    base = SMOKE if a.smoke else FULL
+    # precedence: explicit option > --shipped > --smoke / full defaults
+    base = {**(SMOKE if a.smoke else FULL), "latent_stride": 8, "depth_range": "per-camera", "continue_lr": 5e-4}
+    if a.shipped:
+        shipped = SHIPPED[a.shipped]
+        if a.smoke:  # the shipped model's kind (latent grid, depth code, a continuation stage) at smoke sizes
+            shipped = {**{k: v for k, v in shipped.items() if k not in FULL},
+                       "continue_steps": 2 if shipped.get("continue_steps") else 0}
+        base.update(shipped)
     kw = {k: getattr(a, k) if getattr(a, k) is not None else v for k, v in base.items()}
     summary = run_recipe(Path(a.out), a.seed, **kw, data=Path(a.data) if a.data else None, sampler=a.sampler,
                          task=a.task, vae=Path(a.vae) if a.vae else None,
-                         cache_dir=Path(a.cache_dir) if a.cache_dir else None, resume=a.resume,
-                         latent_stride=a.latent_stride)
+                         cache_dir=Path(a.cache_dir) if a.cache_dir else None, resume=a.resume)
     print(json.dumps(summary, indent=1))
     return 0
 
