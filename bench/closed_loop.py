@@ -72,21 +72,32 @@ def control_compare(a) -> int:
 
 
 def compare(a) -> int:
-    """--compare A.json B.json: the rows of two result files on the same seeds (same task, mode, seeds, episodes),
-    paired seed by seed (McNemar's exact test); written to bench/results/<--name>.json."""
-    docs = [json.loads(Path(p).read_text()) for p in a.compare]
-    key = lambda r: (r["task"], r["infer"], r["execute_steps"], r["seeds"], r["episodes"])  # noqa: E731
-    b_rows = {key(r): r for r in docs[1]["results"] if "failed_seeds" in r}
+    """--compare A.json B.json: rows of two result files paired seed by seed (McNemar's exact test) over the seeds
+    both ran. Rows match on task, inference mode and first seed; a file of one row each pairs those two rows (e.g.
+    async against sync). Written to bench/results/<--name>.json."""
+    docs = [[r for r in json.loads(Path(p).read_text())["results"] if "failed_seeds" in r] for p in a.compare]
+    key = lambda r: (r["task"], r["infer"], r["execute_steps"], r["seeds"])  # noqa: E731
+    if len(docs[0]) == len(docs[1]) == 1:
+        pairs = [(docs[0][0], docs[1][0])]
+    else:
+        b_rows = {key(r): r for r in docs[1]}
+        pairs = [(ra, b_rows[key(ra)]) for ra in docs[0] if key(ra) in b_rows]
     rows = []
-    for ra in (r for r in docs[0]["results"] if "failed_seeds" in r and key(r) in b_rows):
-        rb = b_rows[key(ra)]
-        first = int(ra["seeds"].rstrip("+"))
-        pair = paired_comparison(range(first, first + ra["episodes"]), ra["failed_seeds"], rb["failed_seeds"])
-        rows.append({"task": ra["task"], "infer": ra["infer"], "seeds": ra["seeds"], "a_success": ra["success"],
-                     "b_success": rb["success"], **pair, "mcnemar_p": round(pair["mcnemar_p"], 4)})
+    for ra, rb in pairs:
+        first, n = int(ra["seeds"].rstrip("+")), min(ra["episodes"], rb["episodes"])
+        if int(rb["seeds"].rstrip("+")) != first:
+            raise SystemExit(f"rows start at different seeds: {ra['seeds']} vs {rb['seeds']}")
+        seeds = range(first, first + n)
+        fa, fb = ([s for s in r["failed_seeds"] if s in seeds] for r in (ra, rb))
+        pair = paired_comparison(seeds, fa, fb)
+        rows.append({"task": ra["task"], "a_infer": ra["infer"], "b_infer": rb["infer"],
+                     "seeds": f"{first}-{first + n - 1}", "a_success": round(1 - len(fa) / n, 3),
+                     "b_success": round(1 - len(fb) / n, 3),
+                     **{k: pair[k] for k in ("both", "only_a", "only_b", "neither")},
+                     "mcnemar_p": round(pair["mcnemar_p"], 4)})
     if not rows:
-        raise SystemExit(f"no rows of {a.compare[0]} and {a.compare[1]} share task, mode, seeds and episodes "
-                         "(with per-seed outcomes)")
+        raise SystemExit(f"no rows of {a.compare[0]} and {a.compare[1]} pair up (task, mode and first seed, with "
+                         "per-seed outcomes)")
     print(f"A = {a.compare[0]}, B = {a.compare[1]}\n" + common.table(rows, list(rows[0])))
     print(f"wrote {common.write(a.name, rows, {'a': a.compare[0], 'b': a.compare[1]})}")
     return 0
